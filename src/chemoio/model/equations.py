@@ -1,0 +1,563 @@
+r"""The chemo-immunotherapy model: every equation, in one place (mirrors docs/model.md).
+
+Time is in days. Cell numbers are in cells. Each block below names the section of
+docs/model.md it implements.
+
+Split of the model
+------------------
+* **Linear drug subsystem** (section 1): every drug "slot" is a linear 2-state system
+  :math:`\dot x = A x + (u, 0)^T` — an antibody's central/peripheral amounts (mg) or a
+  cytotoxic's plasma amount (mg) and effect-site concentration (mg/L). It has an exact
+  solution, so the engine never integrates it numerically (:func:`lin2_at`).
+  For a cytotoxic the second state is a K-PD effect site loaded by each dose (section 1.2).
+* **Drive** (section 1.3): the drug quantities that act on the biology at time t —
+  chemotherapy kill rates, immunomodulation exposures, receptor occupancies
+  (:func:`drug_drive`).
+* **Tumour-immune ODE** (sections 2.1-2.8), 10 states (:func:`rhs`); its initial value is
+  the quasi-steady state at diagnosis (:func:`initial_state`, section 3).
+
+The functions are numba-compiled; their pure-Python versions (``rhs.py_func``) give the
+same numbers and are what the scipy reference solver uses.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# ----------------------------------------------------------------------------------------
+# Parameter order. The engine receives a (n_patients, N_PARAMS) matrix in this order.
+# (Kept here, beside the code that reads it, so a compiled cache can never disagree.)
+# ----------------------------------------------------------------------------------------
+PATIENT_ORDER = (
+    "sld0_mm", "growth_per_day", "resistant_fraction0", "chemo_sensitivity",
+    "infiltration", "antigenicity", "pdl1_tumour0", "mdsc0", "treg0", "kill_per_day",
+)
+SHARED_ORDER = (
+    "carrying_capacity_cells", "cell_volume_mL", "tcell_volume_mL", "cell_packing_fraction",
+    "n_target_lesions", "spontaneous_death_per_day", "dead_cell_clearance_per_day",
+    "resistance_mutation_per_day", "antigen_decay_per_day", "icd_fraction_tcell_kill",
+    "icd_fraction_spontaneous", "antigen_half_max_cells_per_day", "dc_maturation_per_day",
+    "dc_death_per_day", "priming_rate_cells_per_day", "ctla4_priming_gain",
+    "primed_death_per_day", "infiltration_per_day", "infiltration_half_volume_mL",
+    "mdsc_infiltration_block", "effector_death_per_day", "exhaustion_per_day",
+    "exhaustion_half_max_cells", "reinvigoration_per_day", "exhausted_death_per_day",
+    "kill_saturation_ratio", "mhc1_half_max", "pd1_engagement_half_max", "pdl2_engagement",
+    "immune_pdl1_engagement", "ifn_half_max_cells", "pdl1_ifn_induction",
+    "pdl1_turnover_per_day", "pdl1_chemo_induction_max", "mhc1_turnover_per_day",
+    "mhc1_ifn_induction", "mhc1_chemo_induction_max", "treg_adcc_per_day",
+    "treg_turnover_per_day", "mdsc_turnover_per_day", "suppressor_half_max_cells",
+    "treg_depletion_max_per_day", "mdsc_depletion_max_per_day",
+    "lymphotox_primed_max_per_day", "lymphotox_tumour_max_per_day",
+    "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
+)
+PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
+
+(
+    P_SLD0, P_GROWTH, P_RESFRAC, P_CHEMOSENS, P_PSI, P_ANTIGEN, P_PDL1_0, P_MDSC0, P_TREG0,
+    P_KCT,
+    P_K, P_VC, P_VT, P_PACK, P_NLES, P_DELTA0, P_KCLR, P_MURES, P_KG, P_FT, P_F0, P_G50,
+    P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
+    P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
+    P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
+    P_GAML,
+) = range(len(PARAM_ORDER))
+
+# ----------------------------------------------------------------------------------------
+# State vector (section 2)
+# ----------------------------------------------------------------------------------------
+STATE_NAMES = (
+    "ln_sensitive_cells", "ln_resistant_cells", "dead_cells", "primed_t", "effector_t",
+    "exhausted_t", "treg", "mdsc", "lymphoid_precursors", "lymphocytes",
+)
+N_STATES = len(STATE_NAMES)
+(Y_LNCS, Y_LNCR, Y_D, Y_TP, Y_TE, Y_TX, Y_R, Y_M, Y_LP, Y_L) = range(N_STATES)
+
+# ----------------------------------------------------------------------------------------
+# Drug slots (section 1). Slot parameters: a (n_patients, n_slots, SLOT_WIDTH) array.
+# ----------------------------------------------------------------------------------------
+KIND_CHEMO, KIND_PD1, KIND_PDL1, KIND_CTLA4 = 0, 1, 2, 3
+SLOT_WIDTH = 17
+# common: 2x2 system matrix, its eigenvalues, and the share of each dose entering state b
+S_A11, S_A12, S_A21, S_A22, S_L1, S_L2, S_BIN = 0, 1, 2, 3, 4, 5, 16
+# chemotherapy
+S_V, S_EMAX, S_EC50, S_RHO, S_ICD, S_TREG, S_MDSC, S_LYMPHO, S_PDL1, S_MHC1 = range(6, 16)
+# antibody (S_V is V1)
+S_MW, S_KD, S_PHIT, S_ADCC = 7, 8, 9, 10
+
+# Drive vector (section 1.3)
+N_DRIVE = 13
+(
+    DR_E_SENS, DR_E_RES, DR_ICD_SENS, DR_ICD_RES, DR_Y_TREG, DR_Y_MDSC, DR_Y_LYMPHO,
+    DR_Y_PDL1, DR_Y_MHC1, DR_RO_PD1, DR_RO_PDL1, DR_RO_CTLA4, DR_ADCC_CTLA4,
+) = range(N_DRIVE)
+
+# Per-patient constants fixed at diagnosis (section 3)
+N_AUX = 9
+AUX_C0, AUX_LAMBDA, AUX_LNK, AUX_LNK_C0, AUX_V0, AUX_PHI_I0, AUX_CSUP0, AUX_S0, AUX_VGEO = range(
+    N_AUX
+)
+
+# Observables the engine can return
+OBSERVABLES = (
+    "sld_mm", "tumor_cells", "resistant_fraction", "dead_cells", "antigen_signal",
+    "mature_dc", "primed_t", "effector_t", "exhausted_t", "treg", "mdsc", "pdl1", "mhc1",
+    "lymphocytes", "tcell_kill_per_day", "h_pd1", "ro_pd1", "ro_pdl1", "ro_ctla4",
+    "chemo_kill_per_day", "ifn_signal", "tumor_volume_ml",
+)
+N_OBS = len(OBSERVABLES)
+OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of slot s
+
+
+# ========================================================================================
+# 1. Linear drug subsystem (exact solution)
+# ========================================================================================
+@njit(cache=True, inline="always", error_model="numpy")
+def lin2_at(sp, xa, xb, u, dt):
+    r"""State of the linear 2-state drug system after ``dt`` days.
+
+    .. math:: x(t_0+\Delta) = x_{ss} + e^{A\Delta}(x(t_0) - x_{ss}),\quad
+              x_{ss} = -A^{-1}(u, w u)^T
+
+    with :math:`e^{A\Delta} = [e^{\lambda_1\Delta}(A-\lambda_2 I) -
+    e^{\lambda_2\Delta}(A-\lambda_1 I)]/(\lambda_1-\lambda_2)` (Sylvester), or
+    :math:`e^{\lambda\Delta}(I + \Delta(A-\lambda I))` for equal eigenvalues.
+    ``u`` is the zero-order input rate (mg/day) into the first state; a share
+    ``w = sp[S_BIN]`` of it also enters the second (the K-PD effect site of a cytotoxic).
+    """
+    a11 = sp[S_A11]
+    a12 = sp[S_A12]
+    a21 = sp[S_A21]
+    a22 = sp[S_A22]
+    l1 = sp[S_L1]
+    l2 = sp[S_L2]
+    if u != 0.0:
+        w = sp[S_BIN]
+        det = a11 * a22 - a12 * a21
+        ssa = -(a22 - a12 * w) * u / det
+        ssb = (a21 - a11 * w) * u / det
+    else:
+        ssa = 0.0
+        ssb = 0.0
+    da = xa - ssa
+    db = xb - ssb
+    e1 = math.exp(l1 * dt)
+    if abs(l1 - l2) > 1e-9 * (abs(l1) + abs(l2)):
+        e2 = math.exp(l2 * dt)
+        c = 1.0 / (l1 - l2)
+        m11 = c * (e1 * (a11 - l2) - e2 * (a11 - l1))
+        m12 = c * (e1 - e2) * a12
+        m21 = c * (e1 - e2) * a21
+        m22 = c * (e1 * (a22 - l2) - e2 * (a22 - l1))
+    else:
+        m11 = e1 * (1.0 + dt * (a11 - l1))
+        m12 = e1 * dt * a12
+        m21 = e1 * dt * a21
+        m22 = e1 * (1.0 + dt * (a22 - l1))
+    return ssa + m11 * da + m12 * db, ssb + m21 * da + m22 * db
+
+
+@njit(cache=True, error_model="numpy")
+def pk_rhs(sp, xa, xb, u):
+    """Right-hand side of the same linear drug system (used by reference solvers/tests)."""
+    return (
+        sp[S_A11] * xa + sp[S_A12] * xb + u,
+        sp[S_A21] * xa + sp[S_A22] * xb + sp[S_BIN] * u,
+    )
+
+
+# ========================================================================================
+# 1.3 Drive: what the drugs do to the biology at one instant
+# ========================================================================================
+@njit(cache=True, error_model="numpy")
+def drug_drive(p, slot_kind, sp, xa, xb, drive):
+    r"""Fill ``drive`` from the drug states ``xa, xb`` (one entry per slot).
+
+    Cytotoxics (effect-site concentration :math:`C_e`, mg/L):
+    :math:`Y_d = C_e/(C_e + EC_{50,d})`, kill rate :math:`E_d = s_{chemo} E_{max,d} Y_d`
+    on sensitive cells and :math:`\rho_d E_d` on resistant cells; ICD input
+    :math:`f_{ICD,d} E_d`; immunomodulation exposures :math:`\sum_d \delta_d Y_d`.
+
+    Antibodies (central amount :math:`A_c`, mg): plasma nM
+    :math:`C_p = 10^3 A_c/(V_1 \cdot MW_{kDa})`, tumour :math:`C_T = \phi_T C_p`,
+    occupancy :math:`RO = C_T/(C_T + K_D)`; several antibodies on one target combine as
+    :math:`1-\prod(1-RO_i)`.
+    """
+    for k in range(N_DRIVE):
+        drive[k] = 0.0
+    free_pd1 = 1.0
+    free_pdl1 = 1.0
+    free_ctla4 = 1.0
+    sens = p[P_CHEMOSENS]
+    for s in range(slot_kind.size):
+        q = sp[s]
+        kind = slot_kind[s]
+        if kind == KIND_CHEMO:
+            ce = xb[s]
+            if ce <= 0.0:
+                continue
+            y = ce / (ce + q[S_EC50])
+            e = sens * q[S_EMAX] * y
+            drive[DR_E_SENS] += e
+            drive[DR_E_RES] += q[S_RHO] * e
+            drive[DR_ICD_SENS] += q[S_ICD] * e
+            drive[DR_ICD_RES] += q[S_ICD] * q[S_RHO] * e
+            drive[DR_Y_TREG] += q[S_TREG] * y
+            drive[DR_Y_MDSC] += q[S_MDSC] * y
+            drive[DR_Y_LYMPHO] += q[S_LYMPHO] * y
+            drive[DR_Y_PDL1] += q[S_PDL1] * y
+            drive[DR_Y_MHC1] += q[S_MHC1] * y
+        else:
+            a = xa[s]
+            if a <= 0.0:
+                continue
+            c_t = q[S_PHIT] * 1.0e3 * a / (q[S_V] * q[S_MW])
+            ro = c_t / (c_t + q[S_KD])
+            if kind == KIND_PD1:
+                free_pd1 *= 1.0 - ro
+            elif kind == KIND_PDL1:
+                free_pdl1 *= 1.0 - ro
+            else:
+                free_ctla4 *= 1.0 - ro
+                drive[DR_ADCC_CTLA4] += q[S_ADCC] * ro
+    drive[DR_RO_PD1] = 1.0 - free_pd1
+    drive[DR_RO_PDL1] = 1.0 - free_pdl1
+    drive[DR_RO_CTLA4] = 1.0 - free_ctla4
+
+
+# ========================================================================================
+# 2. Tumour-immune ODE
+# ========================================================================================
+@njit(cache=True, inline="always", error_model="numpy")
+def _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1):
+    r"""PD-1 engagement (section 2.6):
+    :math:`B = (P + \theta_{IC}\phi_I)(1-RO_{L})(1-RO_{1}) + \theta_{L2}(1-RO_{1})`,
+    :math:`H_{PD1} = B^2/(B^2 + B_{50}^2)`."""
+    b = (pdl1 + p[P_THIC] * phi_i) * (1.0 - ro_pdl1) * (1.0 - ro_pd1) + p[P_THL2] * (
+        1.0 - ro_pd1
+    )
+    b50 = p[P_B50]
+    return b * b / (b * b + b50 * b50)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _phi_ifn(p, te, tx):
+    """IFN-gamma signal, quasi-steady (section 2.6): phi_I = T/(T + K_I), T = T_E + 0.3 T_X."""
+    t = te + 0.3 * tx
+    return t / (t + p[P_KI])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _mhc_factor(p, h):
+    """MHC-I factor m(H) = H (1 + K_H)/(H + K_H); equals 1 at baseline H = 1."""
+    return h * (1.0 + p[P_KH]) / (h + p[P_KH])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _tumour_volume_mL(p, cells, dead, te, tx):
+    """V = [(C + D) v_c + (T_E + T_X) v_T] / packing  (section 2.1)."""
+    return ((cells + dead) * p[P_VC] + (te + tx) * p[P_VT]) / p[P_PACK]
+
+
+@njit(cache=True, error_model="numpy")
+def kill_rate(p, cells, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
+    r"""CD8 kill rate per tumour cell (1/day), section 2.5:
+
+    .. math:: k_{kill} = k_{CT}\,\frac{T_E}{K_{ET} C + T_E}\,\frac{1}{1+R}\,
+              (1-H_{PD1})(1-H_M)\,m(H),\qquad H_M = M/(1+M)
+    """
+    phi_i = _phi_ifn(p, te, tx)
+    hpd1 = _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1)
+    hm = mdsc / (1.0 + mdsc)
+    return (
+        p[P_KCT]
+        * te / (p[P_KET] * cells + te + 1e-30)
+        / (1.0 + treg)
+        * (1.0 - hpd1)
+        * (1.0 - hm)
+        * _mhc_factor(p, mhc1)
+    )
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _pdl1(p, aux, phi_i, drive):
+    r"""Tumour PD-L1, quasi-steady (turnover 1/day, section 2.6):
+    :math:`P = P_0\frac{1+r_I\phi_I}{1+r_I\phi_{I,0}} + \pi_{max}Y_{pdl1}`."""
+    return p[P_PDL1_0] * (1.0 + p[P_RI] * phi_i) / (1.0 + p[P_RI] * aux[AUX_PHI_I0]) + p[
+        P_PIMAX
+    ] * drive[DR_Y_PDL1]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _antigen(p, cs, cr, kill, drive):
+    r"""Antigen/DAMP signal G, quasi-steady (decay 2/day, section 2.3), cells/day-equivalents:
+    :math:`G = [\sum_d f_{ICD,d}E_d(C_s+\rho_dC_r) + (f_T k_{kill} + f_0\delta_0)C]/k_G`."""
+    return (
+        drive[DR_ICD_SENS] * cs
+        + drive[DR_ICD_RES] * cr
+        + (p[P_FT] * kill + p[P_F0] * p[P_DELTA0]) * (cs + cr)
+    ) / p[P_KG]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _mhc1(p, aux, phi_i, drive):
+    r"""MHC-I level relative to diagnosis, quasi-steady (surface turnover of hours;
+    section 2.6): :math:`H = \frac{1+h_I\phi_I}{1+h_I\phi_{I,0}} + \eta_{max}Y_{mhc}`."""
+    return (1.0 + p[P_HI] * phi_i) / (1.0 + p[P_HI] * aux[AUX_PHI_I0]) + p[P_ETAMAX] * drive[
+        DR_Y_MHC1
+    ]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _mature_dc(p, g):
+    r"""Mature antigen-loaded DC fraction in the draining node, quasi-steady (maturation
+    1.5/day and DC turnover 0.3/day are fast against clonal expansion, section 2.3):
+    :math:`DC = \frac{k_{mat}\phi_G}{k_{mat}\phi_G + k_{DC}},\ \phi_G = G/(G+G_{50})`."""
+    m = p[P_KMAT] * g / (g + p[P_G50])
+    return m / (m + p[P_KDCD])
+
+
+@njit(cache=True, error_model="numpy")
+def rhs(y, dy, p, aux, drive):
+    r"""Time derivative of the 10 tumour-immune states (sections 2.1-2.8).
+
+    Tumour (log cell numbers; :math:`C = C_s + C_r`; Gompertz normalised so the net
+    untreated growth rate at diagnosis equals the patient's ``growth_per_day``):
+
+    .. math::
+        \dot{\ln C_s} &= \lambda\frac{\ln(K/C)}{\ln(K/C_0)} - \textstyle\sum_d E_d
+                        - k_{kill} - \delta_0 - \mu\\
+        \dot{\ln C_r} &= \lambda\frac{\ln(K/C)}{\ln(K/C_0)} - \textstyle\sum_d\rho_d E_d
+                        - k_{kill} - \delta_0 + \mu C_s/C_r\\
+        \dot D &= \textstyle\sum_d E_d(C_s + \rho_d C_r) + (k_{kill}+\delta_0)C - k_{clr}D
+
+    Priming by mature DCs (quasi-steady in the antigen signal G, :func:`_mature_dc`),
+    infiltration, exhaustion and reinvigoration:
+
+    .. math::
+        \dot T_P &= k_{pr}\bar A\, m(H)\, DC\, L\,\frac{1+\epsilon_4 RO_4}{1+R}
+                    - (k_{inf}+d_P)T_P - \lambda_T Y_{lym} T_P\\
+        \dot T_E &= \psi k_{inf}T_P\frac{V}{V+V_{50}}(1-a_M H_M) - d_E T_E - x T_E + v T_X
+                    - \lambda_{loc}Y_{lym}T_E\\
+        \dot T_X &= x T_E - v T_X - d_X T_X,\quad x = k_{ex}H_{PD1}\frac{C}{C+K_{ex}},\
+                    v = k_{rv}(1-H_{PD1})
+
+    Suppressors and lymphocytes (R, M relative indices):
+
+    .. math::
+        \dot R &= d_R(R_0 c(C) - R) - k_{dep,R}Y_{treg}R - k_{ADCC}\,a\,RO_4 R\\
+        \dot M &= d_M(M_0 c(C) - M) - k_{dep,M}Y_{mdsc}M,\quad
+                  c(C) = \frac{C/(C+K_s)}{C_0/(C_0+K_s)}\\
+        \dot L_p &= k_L L_p\Big(\frac{L^{-\gamma}}{1+\lambda_L Y_{lym}} - 1\Big),\quad
+        \dot L = k_L(L_p - L)
+    """
+    cs = math.exp(y[Y_LNCS])
+    cr = math.exp(y[Y_LNCR])
+    c = cs + cr
+    dead = max(y[Y_D], 0.0)
+    tp = max(y[Y_TP], 0.0)
+    te = max(y[Y_TE], 0.0)
+    tx = max(y[Y_TX], 0.0)
+    treg = max(y[Y_R], 0.0)
+    mdsc = max(y[Y_M], 0.0)
+    lp = max(y[Y_LP], 0.0)
+    lym = max(y[Y_L], 1e-3)
+
+    ro_pd1 = drive[DR_RO_PD1]
+    ro_pdl1 = drive[DR_RO_PDL1]
+    ro_ctla4 = drive[DR_RO_CTLA4]
+    y_lym = drive[DR_Y_LYMPHO]
+
+    # 2.1 growth (Gompertz, normalised at diagnosis)
+    growth = aux[AUX_LAMBDA] * max(aux[AUX_LNK] - math.log(c), 0.0) / aux[AUX_LNK_C0]
+    # 2.5/2.6 killing, with quasi-steady IFN-gamma, PD-L1 and MHC-I
+    phi_i = _phi_ifn(p, te, tx)
+    pdl1 = _pdl1(p, aux, phi_i, drive)
+    mhc1 = _mhc1(p, aux, phi_i, drive)
+    hpd1 = _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1)
+    hm = mdsc / (1.0 + mdsc)
+    mh = _mhc_factor(p, mhc1)
+    kill = (
+        p[P_KCT] * te / (p[P_KET] * c + te + 1e-30) / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
+    )
+    delta0 = p[P_DELTA0]
+    e_s = drive[DR_E_SENS]
+    e_r = drive[DR_E_RES]
+
+    dy[Y_LNCS] = growth - e_s - kill - delta0 - p[P_MURES]
+    dy[Y_LNCR] = growth - e_r - kill - delta0 + p[P_MURES] * cs / cr
+    dy[Y_D] = e_s * cs + e_r * cr + (kill + delta0) * c - p[P_KCLR] * dead
+
+    # 2.3 immunogenic cell death -> antigen/DAMP signal -> mature DCs (quasi-steady)
+    dc = _mature_dc(p, _antigen(p, cs, cr, kill, drive))
+
+    # 2.4 priming, infiltration, exhaustion and reinvigoration
+    priming = (
+        p[P_KPR] * p[P_ANTIGEN] * mh * dc * lym * (1.0 + p[P_EPS4] * ro_ctla4) / (1.0 + treg)
+    )
+    dy[Y_TP] = priming - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
+    vol = _tumour_volume_mL(p, c, dead, te, tx)
+    influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
+    x = p[P_KEX] * hpd1 * c / (c + p[P_KEXC])
+    v = p[P_KRV] * (1.0 - hpd1)
+    dy[Y_TE] = influx - p[P_DE] * te - x * te + v * tx - p[P_LAMLOC] * y_lym * te
+    dy[Y_TX] = x * te - v * tx - p[P_DX] * tx
+
+    # 2.7 Tregs and MDSCs (relative indices), chemotherapy depletion, anti-CTLA-4 ADCC
+    csup = c / (c + p[P_KSUP]) / aux[AUX_CSUP0]
+    dy[Y_R] = (
+        p[P_DR] * (p[P_TREG0] * csup - treg)
+        - p[P_KDEPR] * drive[DR_Y_TREG] * treg
+        - p[P_KADCC] * drive[DR_ADCC_CTLA4] * treg
+    )
+    dy[Y_M] = p[P_DM] * (p[P_MDSC0] * csup - mdsc) - p[P_KDEPM] * drive[DR_Y_MDSC] * mdsc
+
+    # 2.8 circulating lymphocytes (Friberg-type feedback), lymphotoxic chemotherapy
+    kl = p[P_KL]
+    dy[Y_LP] = kl * lp * (lym ** (-p[P_GAML]) / (1.0 + p[P_LAML] * y_lym) - 1.0)
+    dy[Y_L] = kl * (lp - lym)
+
+
+# ========================================================================================
+# 3. State at diagnosis
+# ========================================================================================
+@njit(cache=True, error_model="numpy")
+def initial_state(p, y, aux):
+    r"""Quasi-steady immune state at diagnosis for the patient's tumour size (section 3).
+
+    The baseline SLD maps to a geometric volume of ``n_target_lesions`` equal spheres;
+    viable cells fill it net of dead cells and T cells. The immune loop
+    (kill -> antigen -> DC -> priming -> effectors -> kill) is solved by fixed-point
+    iteration with the tumour held at its diagnosed size. The intrinsic growth rate is
+    then set so that the *net* untreated growth at diagnosis equals ``growth_per_day``:
+    :math:`\lambda = g + k_{kill,0} + \delta_0`.
+    """
+    nles = p[P_NLES]
+    d_cm = p[P_SLD0] / nles / 10.0
+    vgeo = nles * math.pi / 6.0 * d_cm * d_cm * d_cm  # mL
+    c0 = vgeo * p[P_PACK] / p[P_VC]
+    treg = p[P_TREG0]
+    mdsc = p[P_MDSC0]
+    hm = mdsc / (1.0 + mdsc)
+    te = 0.0
+    tx = 0.0
+    tp = 0.0
+    dc = 0.0
+    g = 0.0
+    dead = 0.0
+    kill = 0.0
+    for _ in range(60):
+        phi_i = _phi_ifn(p, te, tx)
+        kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
+        hpd1 = _h_pd1(p, p[P_PDL1_0], phi_i, 0.0, 0.0)
+        g = c0 * (p[P_FT] * kill + p[P_F0] * p[P_DELTA0]) / p[P_KG]
+        dc = _mature_dc(p, g)
+        tp = p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg) / (p[P_KINF] + p[P_DP])
+        dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
+        vol = _tumour_volume_mL(p, c0, dead, te, tx)
+        influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
+        x = p[P_KEX] * hpd1 * c0 / (c0 + p[P_KEXC])
+        v = p[P_KRV] * (1.0 - hpd1)
+        te = influx / (p[P_DE] + x - v * x / (v + p[P_DX]))
+        tx = x * te / (v + p[P_DX])
+        c0 = max((vgeo * p[P_PACK] - (te + tx) * p[P_VT]) / p[P_VC] - dead, 1.0)
+    fr = min(max(p[P_RESFRAC], 1e-9), 1.0 - 1e-9)
+    y[Y_LNCS] = math.log(c0 * (1.0 - fr))
+    y[Y_LNCR] = math.log(c0 * fr)
+    y[Y_D] = dead
+    y[Y_TP] = tp
+    y[Y_TE] = te
+    y[Y_TX] = tx
+    y[Y_R] = treg
+    y[Y_M] = mdsc
+    y[Y_LP] = 1.0
+    y[Y_L] = 1.0
+    lnk = math.log(p[P_K])
+    aux[AUX_C0] = c0
+    aux[AUX_LAMBDA] = p[P_GROWTH] + kill + p[P_DELTA0]
+    aux[AUX_LNK] = lnk
+    aux[AUX_LNK_C0] = max(lnk - math.log(c0), 1e-3)
+    aux[AUX_V0] = _tumour_volume_mL(p, c0, dead, te, tx)
+    aux[AUX_PHI_I0] = _phi_ifn(p, te, tx)
+    aux[AUX_CSUP0] = c0 / (c0 + p[P_KSUP])
+    aux[AUX_S0] = p[P_SLD0]
+    aux[AUX_VGEO] = vgeo
+
+
+# ========================================================================================
+# 4. Observables
+# ========================================================================================
+@njit(cache=True, error_model="numpy")
+def observable(k, y, p, aux, drive):
+    """Value of observable ``k`` (index into OBSERVABLES) at state ``y``."""
+    cs = math.exp(y[Y_LNCS])
+    cr = math.exp(y[Y_LNCR])
+    c = cs + cr
+    dead = max(y[Y_D], 0.0)
+    te = max(y[Y_TE], 0.0)
+    tx = max(y[Y_TX], 0.0)
+    treg = max(y[Y_R], 0.0)
+    mdsc = max(y[Y_M], 0.0)
+    phi_i = _phi_ifn(p, te, tx)
+    pdl1 = _pdl1(p, aux, phi_i, drive)
+    mhc1 = _mhc1(p, aux, phi_i, drive)
+    if k == 0 or k == 21:
+        vol = _tumour_volume_mL(p, c, dead, te, tx)
+        if k == 21:
+            return vol
+        return aux[AUX_S0] * (vol / aux[AUX_V0]) ** (1.0 / 3.0)
+    if k == 1:
+        return c
+    if k == 2:
+        return cr / c
+    if k == 3:
+        return dead
+    kill = kill_rate(p, c, te, tx, treg, mdsc, pdl1, mhc1, drive[DR_RO_PD1], drive[DR_RO_PDL1])
+    if k == 4:
+        return _antigen(p, cs, cr, kill, drive)
+    if k == 5:
+        return _mature_dc(p, _antigen(p, cs, cr, kill, drive))
+    if k == 6:
+        return max(y[Y_TP], 0.0)
+    if k == 7:
+        return te
+    if k == 8:
+        return tx
+    if k == 9:
+        return treg
+    if k == 10:
+        return mdsc
+    if k == 11:
+        return pdl1
+    if k == 12:
+        return mhc1
+    if k == 13:
+        return max(y[Y_L], 0.0)
+    if k == 14:
+        return kill
+    if k == 15:
+        return _h_pd1(p, pdl1, phi_i, drive[DR_RO_PD1], drive[DR_RO_PDL1])
+    if k == 16:
+        return drive[DR_RO_PD1]
+    if k == 17:
+        return drive[DR_RO_PDL1]
+    if k == 18:
+        return drive[DR_RO_CTLA4]
+    if k == 19:
+        return drive[DR_E_SENS]
+    if k == 20:
+        return phi_i
+    return math.nan
+
+
+def slot_matrix_chemo(k_e_per_day: float, ke0_per_day: float) -> np.ndarray:
+    """System matrix of a cytotoxic slot: states (plasma amount mg, effect-site exposure
+    mg/L); the two are driven by the same doses and otherwise decoupled (K-PD)."""
+    return np.array([[-k_e_per_day, 0.0], [0.0, -ke0_per_day]])
+
+
+def slot_matrix_antibody(cl: float, v1: float, q: float, v2: float) -> np.ndarray:
+    """System matrix of an antibody slot: states (central mg, peripheral mg); L, L/day."""
+    return np.array([[-(cl + q) / v1, q / v2], [q / v1, -q / v2]])

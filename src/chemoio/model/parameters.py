@@ -1,0 +1,115 @@
+"""Model parameters: names, units, defaults and sources.
+
+A simulation uses one parameter *matrix* of shape ``(n_patients, N_PARAMS)``: the first
+columns are patient-level parameters (drawn by :mod:`chemoio.population`), the rest are
+shared population-level parameters (read from ``data/parameters.yaml`` or from a calibrated
+parameter set). Any column may vary between patients, which is what sensitivity analyses
+need; the engine does not distinguish them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from chemoio.errors import ChemoioInputError, suggest
+from chemoio.model.equations import PARAM_ORDER, PATIENT_ORDER, SHARED_ORDER
+
+
+@dataclass(frozen=True)
+class ParameterInfo:
+    name: str
+    value: float
+    unit: str
+    source: str
+    level: str  # "patient" or "shared"
+
+
+# Patient-level parameters with the value of a typical patient. Their distributions per
+# tumour type, with sources, live in chemoio/population/data/*.yaml.
+PATIENT_PARAMETERS: dict[str, tuple[float, str, str]] = {
+    "sld0_mm": (86.0, "mm", "baseline sum of longest diameters; pembrolizumab popPK median 86 mm"),
+    "growth_per_day": (0.008, "1/day", "net untreated tumour growth rate at diagnosis"),
+    "resistant_fraction0": (0.01, "1", "chemo-resistant share of viable cells at diagnosis"),
+    "chemo_sensitivity": (1.0, "1", "multiplier on every agent's cytotoxic E_max"),
+    "infiltration": (1.0, "1", "T-cell infiltration propensity psi (Kosinsky 2018 random effect)"),
+    "antigenicity": (0.5, "1", "n_neo/(n_neo+n_50) from TMB"),
+    "pdl1_tumour0": (0.3, "1", "baseline tumour PD-L1 (1 = high expression, TPS~100%)"),
+    "mdsc0": (0.5, "1", "baseline MDSC suppression index (H_M = M/(1+M))"),
+    "treg0": (0.5, "1", "baseline Treg suppression index (factor 1/(1+R))"),
+    "kill_per_day": (0.9, "1/day", "maximal CD8 kill rate k_CT; Robertson-Tessi 2012 via QSP-IO"),
+}
+
+
+@lru_cache(maxsize=None)
+def _shared_defaults() -> dict[str, ParameterInfo]:
+    text = resources.files("chemoio.model").joinpath("data/parameters.yaml").read_text()
+    raw = yaml.safe_load(text)["parameters"]
+    return {
+        name: ParameterInfo(name, float(e["value"]), str(e["unit"]), str(e["source"]), "shared")
+        for name, e in raw.items()
+    }
+
+
+SHARED_NAMES: tuple[str, ...] = SHARED_ORDER
+PATIENT_NAMES: tuple[str, ...] = PATIENT_ORDER
+PARAM_NAMES: tuple[str, ...] = PARAM_ORDER
+if set(_shared_defaults()) != set(SHARED_ORDER) or set(PATIENT_PARAMETERS) != set(PATIENT_ORDER):
+    raise RuntimeError("model/data/parameters.yaml and model/equations.py disagree on names")
+N_PARAMS = len(PARAM_NAMES)
+INDEX: dict[str, int] = {name: i for i, name in enumerate(PARAM_NAMES)}
+
+
+def parameter_table() -> list[ParameterInfo]:
+    """Every parameter with its default, unit and source (patient-level first)."""
+    shared = _shared_defaults()
+    out = [ParameterInfo(n, *PATIENT_PARAMETERS[n], "patient") for n in PATIENT_ORDER]
+    out.extend(shared[n] for n in SHARED_ORDER)
+    return out
+
+
+def default_vector(overrides: dict[str, float] | None = None) -> np.ndarray:
+    """The parameter vector of a typical patient, with optional overrides by name."""
+    vec = np.array([p.value for p in parameter_table()], dtype=np.float64)
+    for name, value in (overrides or {}).items():
+        vec[index_of(name)] = float(value)
+    return vec
+
+
+def index_of(name: str) -> int:
+    try:
+        return INDEX[name]
+    except KeyError:
+        raise ChemoioInputError(
+            "parameter", f"unknown model parameter {name!r}", suggest(name, PARAM_NAMES)
+        ) from None
+
+
+def load_parameter_set(path: str | Path) -> dict[str, float]:
+    """Read a parameter-set YAML (``parameters: {name: value or {value: ...}}``).
+
+    Used for calibrated sets; every name must be a known parameter.
+    """
+    p = Path(path)
+    try:
+        raw = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ChemoioInputError("parameter_set", f"file not found: {p}") from None
+    except yaml.YAMLError as exc:
+        raise ChemoioInputError("parameter_set", f"{p.name} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("parameters"), dict):
+        raise ChemoioInputError("parameter_set", f"{p.name} needs a 'parameters:' mapping")
+    out: dict[str, float] = {}
+    for name, entry in raw["parameters"].items():
+        index_of(name)
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        try:
+            out[name] = float(value)
+        except (TypeError, ValueError):
+            raise ChemoioInputError(f"parameters.{name}", f"not a number: {value!r}") from None
+    return out
