@@ -113,3 +113,30 @@ def load_parameter_set(path: str | Path) -> dict[str, float]:
         except (TypeError, ValueError):
             raise ChemoioInputError(f"parameters.{name}", f"not a number: {value!r}") from None
     return out
+
+
+def assemble_params(patient_params: np.ndarray, shared: dict[str, float] | None = None) -> np.ndarray:
+    """Full (n, N_PARAMS) matrix: patient-level columns (n, len(PATIENT_NAMES)) followed by
+    shared defaults, with ``shared`` overrides by name (any parameter, e.g. a calibrated set)."""
+    pp = np.atleast_2d(np.asarray(patient_params, dtype=np.float64))
+    if pp.shape[1] != len(PATIENT_NAMES):
+        raise ChemoioInputError(
+            "patient_params", f"expected {len(PATIENT_NAMES)} columns ({', '.join(PATIENT_NAMES)})"
+        )
+    out = np.tile(default_vector(), (pp.shape[0], 1))
+    out[:, : len(PATIENT_NAMES)] = pp
+    for name, value in (shared or {}).items():
+        out[:, index_of(name)] = float(value)
+    return out
+
+
+def shipped_parameter_set_path() -> Path | None:
+    """The calibrated parameter set shipped with chemoio (written by `chemoio calibrate`),
+    or None while none has been produced."""
+    ref = resources.files("chemoio.model").joinpath("data/calibrated.yaml")
+    return Path(str(ref)) if ref.is_file() else None
+
+
+def shipped_parameter_set() -> dict[str, float]:
+    path = shipped_parameter_set_path()
+    return load_parameter_set(path) if path is not None else {}

@@ -1,0 +1,213 @@
+"""The ``chemoio`` command line.
+
+User mistakes (a misspelled drug, a bad dose, a malformed file) print one line naming the
+field and exit with status 2; they never print a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from chemoio.errors import ChemoioInputError
+
+DISCLAIMER = "chemoio is research software: its outputs describe a model, not any patient. Not medical advice."
+
+app = typer.Typer(
+    help="chemoio - in-silico chemo-immunotherapy: mechanistic model, drug and regimen "
+    "library, virtual patients and virtual trials. " + DISCLAIMER,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _progress(total: int, label: str) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} patients"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=False,
+        disable=not err_console.is_terminal and total < 1,
+    )
+
+
+@app.command()
+def simulate(
+    regimen: str = typer.Option(..., "--regimen", "-r", help="Regimen text (e.g. 'pembrolizumab 200 mg q3w x35; carboplatin AUC5 q3w x4'), a preset name (see `chemoio regimens`) or a YAML file."),
+    tumor: str = typer.Option("nsclc_nonsquamous", "--tumor", "-t", help="Tumour type of the virtual patients (see `chemoio tumors`)."),
+    n: int = typer.Option(1000, "--n", help="Number of virtual patients."),
+    seed: int = typer.Option(1, "--seed", help="Random seed; the same seed gives the same numbers."),
+    days: float = typer.Option(730.0, "--days", help="Simulated time after the first dose (days)."),
+    out: Path = typer.Option(Path("out/simulate"), "--out", "-o", help="Output folder."),
+    observables: str = typer.Option("sld_mm,effector_t,treg,mdsc,pdl1,antigen_signal", help="Comma-separated observables (see `chemoio observables`)."),
+    parameters: Optional[Path] = typer.Option(None, "--parameters", help="Parameter-set YAML (default: the shipped calibrated set)."),
+    rtol: float = typer.Option(1e-6, "--rtol", help="Relative tolerance of the ODE solver."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write PNG plots."),
+) -> None:
+    """Simulate a cohort on a regimen; write observables (Parquet) and plots (PNG)."""
+    from chemoio.interfaces.api import simulate as run
+    from chemoio.report import band_plot, save_figure, spider_plot
+
+    obs = tuple(o.strip() for o in observables.split(",") if o.strip())
+    if "sld_mm" not in obs:
+        obs = ("sld_mm",) + obs
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    with _progress(n, "simulating") as prog:
+        task = prog.add_task("sim", total=n, rate="")
+
+        def step(k: int) -> None:
+            prog.advance(task, k)
+            done = prog.tasks[0].completed
+            prog.update(task, rate=f"{done / max(time.perf_counter() - t0, 1e-9):,.0f} patients/s")
+
+        res = run(regimen, tumor=tumor, n=n, seed=seed, days=days, observables=obs,
+                  parameters=parameters, rtol=rtol, chunk_size=max(256, min(20_000, n // 10 or 1)),
+                  progress=step)
+    wall = time.perf_counter() - t0
+    res.to_parquet(out / "observables.parquet")
+    cov = res.covariates.copy()
+    cov.insert(0, "ID", res.patient_id)
+    cov.to_parquet(out / "patients.parquet", index=False)
+    fails = res.failures()
+    if len(fails):
+        fails.to_csv(out / "failures.csv", index=False)
+    sld = res["sld_mm"]
+    pct = 100.0 * (sld / sld[:, :1] - 1.0)
+    best = np.nanmin(pct[:, 1:], axis=1) if pct.shape[1] > 1 else pct[:, 0]
+    summary = {
+        "regimen": regimen, "tumor": tumor, "n": n, "seed": seed, "days": days,
+        "drugs": list(res.drugs), "wall_s": round(wall, 3),
+        "patients_per_s": round(n / wall, 1), "solver_failures": int(len(fails)),
+        "share_best_change_le_minus30": round(float(np.nanmean(best <= -30.0)), 4),
+        "median_pct_change_at_end": round(float(np.nanmedian(pct[:, -1])), 2),
+        "disclaimer": DISCLAIMER,
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    if plots:
+        weeks = res.times_day
+        save_figure(spider_plot(weeks, pct, title=f"SLD change - {tumor}"), out / "spider.png")
+        immune = {o: res[o] for o in obs if o != "sld_mm"}
+        if immune:
+            save_figure(band_plot(weeks, immune, ylog=True, title="Median and 90% band"), out / "immune_bands.png")
+    table = Table(title="chemoio simulate", show_header=False)
+    for k in ("regimen", "tumor", "n", "seed", "drugs", "patients_per_s", "solver_failures",
+              "share_best_change_le_minus30", "median_pct_change_at_end"):
+        table.add_row(k, str(summary[k]))
+    console.print(table)
+    if len(fails):
+        err_console.print(f"[yellow]{len(fails)} patients failed to solve; see {out / 'failures.csv'}")
+    console.print(f"wrote {out}/ (observables.parquet, patients.parquet, summary.json{', PNG plots' if plots else ''})")
+    console.print(f"[dim]{DISCLAIMER}")
+
+
+@app.command()
+def drugs() -> None:
+    """List the drug library (add a drug by adding a YAML file; see docs/drugs.md)."""
+    from chemoio.drugs import list_drugs
+    from chemoio.model.pkpd import chemo_potency
+
+    t = Table(title="chemoio drug library")
+    for col in ("drug", "kind", "class", "dose units", "t1/2", "ICD", "Treg dep.", "MDSC dep.", "lymphotox."):
+        t.add_column(col)
+    for d in list_drugs():
+        if d.is_antibody:
+            pk = d.antibody_pk
+            cl, v1, q, v2 = pk.cl_L_per_day.value, pk.v1_L.value, pk.q_L_per_day.value, pk.v2_L.value
+            a = np.array([[-(cl + q) / v1, q / v2], [q / v1, -q / v2]])
+            half = f"{np.log(2) / -np.linalg.eigvals(a).real.max():.1f} d"
+            t.add_row(d.name, d.kind, d.drug_class, ", ".join(d.dose_units), half, "", "", "", "")
+        else:
+            pot = chemo_potency(d)
+            im = d.immunomodulation
+            t.add_row(d.name, d.kind, d.drug_class, ", ".join(d.dose_units),
+                      f"{24 * np.log(2) / pot.k_e_per_day:.1f} h", f"{im.icd_fraction.value:.2f}",
+                      f"{im.treg_depletion.value:.2f}", f"{im.mdsc_depletion.value:.2f}",
+                      f"{im.lymphotoxicity.value:.2f}")
+    console.print(t)
+
+
+@app.command()
+def regimens() -> None:
+    """List the preset regimens (one per arm of the calibration trials)."""
+    from chemoio.regimens import get_preset, list_presets
+
+    t = Table(title="chemoio regimen presets")
+    t.add_column("name")
+    t.add_column("regimen")
+    for name in list_presets():
+        t.add_row(name, get_preset(name).to_text())
+    console.print(t)
+
+
+@app.command()
+def tumors() -> None:
+    """List the tumour types of the virtual population."""
+    from chemoio.population import list_tumor_types
+
+    for name in list_tumor_types():
+        console.print(name)
+
+
+@app.command()
+def observables() -> None:
+    """List the observables a simulation can return."""
+    from chemoio.model.equations import OBSERVABLES
+
+    for name in OBSERVABLES:
+        console.print(name)
+    console.print("conc:<drug>  (plasma concentration of a regimen drug, mg/L)")
+
+
+@app.command()
+def parameters() -> None:
+    """List every model parameter with its default, unit and source."""
+    from chemoio.model.parameters import parameter_table
+
+    t = Table(title="chemoio model parameters")
+    for col in ("name", "level", "value", "unit", "source"):
+        t.add_column(col, overflow="fold")
+    for p in parameter_table():
+        t.add_row(p.name, p.level, f"{p.value:.4g}", p.unit, p.source)
+    console.print(t)
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one clear line."""
+    try:
+        app(standalone_mode=False)
+    except ChemoioInputError as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The mechanism behaves as the biology says (issue: model acceptance list)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from chemoio.model import equations as eq
+from chemoio.model.parameters import default_vector, index_of, parameter_table
+from helpers import run, typical, typical_input
+
+CHEMO = "pemetrexed 500 mg/m2 q3w x4; carboplatin AUC5 q3w x4"
+PEMBRO = "pembrolizumab 200 mg q3w x35"
+NO_T_CELLS = {"infiltration": 0.0}
+
+
+def auc(values: np.ndarray, days: np.ndarray) -> float:
+    return float(np.trapezoid(values, days))
+
+
+def test_every_parameter_has_a_source():
+    for p in parameter_table():
+        assert p.source and len(p.source) > 3, p.name
+        if p.level == "shared":
+            assert any(w in p.source.lower() for w in ("pmid", "assumed", "calibrated")), p.name
+
+
+def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states():
+    p = default_vector()
+    y = np.zeros(eq.N_STATES)
+    aux = np.zeros(eq.N_AUX)
+    eq.initial_state(p, y, aux)
+    dy = np.zeros_like(y)
+    eq.rhs(y, dy, p, aux, np.zeros(eq.N_DRIVE))
+    # tumour grows at the patient's net rate; every immune state is at rest
+    c_s, c_r = np.exp(y[eq.Y_LNCS]), np.exp(y[eq.Y_LNCR])
+    net = (c_s * dy[eq.Y_LNCS] + c_r * dy[eq.Y_LNCR]) / (c_s + c_r)
+    assert net == pytest.approx(p[index_of("growth_per_day")], rel=0.05)
+    for k in range(eq.Y_D, eq.N_STATES):
+        assert abs(dy[k]) <= 1e-6 * max(abs(y[k]), 1.0), eq.STATE_NAMES[k]
+
+
+def test_untreated_tumour_grows_at_its_net_rate():
+    res = typical("", days=182)
+    sld = res["sld_mm"][0]
+    assert np.all(np.diff(sld) > 0)
+    g = default_vector()[index_of("growth_per_day")]
+    # early growth: SLD ~ S0 exp(g t / 3)
+    assert sld[4] / sld[0] == pytest.approx(np.exp(g * 28 / 3), rel=0.02)
+
+
+def test_chemotherapy_alone_shrinks_even_without_t_cells():
+    untreated = typical("", NO_T_CELLS, days=126)["sld_mm"][0]
+    chemo = typical(CHEMO, NO_T_CELLS, days=126)["sld_mm"][0]
+    assert chemo.min() < 0.9 * chemo[0]
+    assert np.all(chemo[1:] < untreated[1:])
+
+
+def test_ici_alone_needs_t_cells_and_pdl1():
+    inflamed = {"infiltration": 2.0, "pdl1_tumour0": 0.8}
+    cold = {"infiltration": 0.0, "pdl1_tumour0": 0.8}
+    no_pdl1 = {"infiltration": 2.0, "pdl1_tumour0": 0.0, "immune_pdl1_engagement": 0.0,
+               "pdl2_engagement": 0.0}
+    rows = [inflamed, cold, no_pdl1]
+    treated = typical(PEMBRO, rows, days=182)["sld_mm"]
+    untreated = typical("", rows, days=182)["sld_mm"]
+    ratio = treated[:, -1] / untreated[:, -1]
+    assert ratio[0] < 0.7  # inflamed, PD-L1 high: clear benefit
+    assert ratio[1] == pytest.approx(1.0, abs=1e-6)  # no T cells: no effect
+    assert ratio[2] == pytest.approx(1.0, abs=0.02)  # no PD-1 ligand: nothing to block
+
+
+def test_higher_icd_fraction_raises_priming():
+    sim = typical_input(CHEMO, days=84, observables=("primed_t", "mature_dc", "sld_mm"))
+    base = run(sim)
+    sim.slot_params[:, :, eq.S_ICD] = np.where(sim.slot_kinds == eq.KIND_CHEMO, 0.9, 0.0)
+    high = run(sim)
+    days = sim.times_day
+    assert auc(high["primed_t"][0], days) > 1.2 * auc(base["primed_t"][0], days)
+    assert high["mature_dc"][0, 1] > base["mature_dc"][0, 1]
+
+
+def test_higher_tmb_raises_the_immune_response():
+    low, high = {"antigenicity": 0.2}, {"antigenicity": 0.8}
+    res = typical(PEMBRO, [low, high], days=182)
+    assert res["effector_t"][1, 0] > 2 * res["effector_t"][0, 0]  # at diagnosis
+    assert res["sld_mm"][1, -1] < res["sld_mm"][0, -1]  # and under anti-PD-1
+
+
+def test_fewer_tregs_and_mdscs_raise_killing():
+    res = typical("", [{}, {"treg0": 0.1}, {"mdsc0": 0.1}], days=7)
+    kill = res["tcell_kill_per_day"][:, 0]
+    assert kill[1] > kill[0] and kill[2] > kill[0]
+
+
+def test_chemo_treg_and_mdsc_depletion_raise_killing():
+    sim = typical_input(CHEMO, days=42, step=1.0, observables=("treg", "mdsc", "tcell_kill_per_day"))
+    base = run(sim)
+    chemo = sim.slot_kinds == eq.KIND_CHEMO
+    sim.slot_params[:, :, eq.S_TREG] = np.where(chemo, 1.0, 0.0)
+    sim.slot_params[:, :, eq.S_MDSC] = np.where(chemo, 1.0, 0.0)
+    dep = run(sim)
+    assert dep["treg"][0, 5] < 0.8 * base["treg"][0, 5]
+    assert dep["mdsc"][0, 5] < 0.8 * base["mdsc"][0, 5]
+    assert dep["tcell_kill_per_day"][0, 5] > base["tcell_kill_per_day"][0, 5]
+
+
+def test_lymphotoxic_chemo_lowers_lymphocytes_and_primed_cells():
+    sim = typical_input("gemcitabine 1000 mg/m2 d1,8 q3w x4", days=42, step=1.0,
+                        observables=("lymphocytes", "primed_t"))
+    base = run(sim)
+    sim.slot_params[:, :, eq.S_LYMPHO] = 0.0
+    none = run(sim)
+    assert base["lymphocytes"][0].min() < 0.95
+    assert none["lymphocytes"][0].min() == pytest.approx(1.0, abs=1e-6)
+
+
+def test_pdl1_is_induced_by_pemetrexed_and_by_ifn():
+    res = typical("pemetrexed 500 mg/m2 q3w x1", days=14, step=1.0, observables=("pdl1",))
+    assert res["pdl1"][0, 1] > res["pdl1"][0, 0] * 1.2
+    # anti-PD-1 reinvigorates effectors: IFN-gamma and with it PD-L1 rise in the first weeks
+    ici = typical(PEMBRO, {"infiltration": 2.0}, days=42, observables=("pdl1", "ifn_signal"))
+    assert ici["ifn_signal"][0, 1:].max() > ici["ifn_signal"][0, 0]
+    assert ici["pdl1"][0, 1:].max() > ici["pdl1"][0, 0]
+
+
+def test_ctla4_blockade_raises_priming_and_depletes_tregs():
+    res = typical("ipilimumab 3 mg/kg q3w x4", days=84, observables=("primed_t", "treg", "ro_ctla4"))
+    assert res["ro_ctla4"][0, 1] > 0.5
+    assert res["primed_t"][0, -1] > 1.2 * res["primed_t"][0, 0]
+    assert res["treg"][0, 6] < res["treg"][0, 0]
+
+
+def test_states_stay_non_negative_under_extreme_treatment():
+    strong = {"chemo_sensitivity": 50.0, "infiltration": 5.0, "kill_per_day": 5.0}
+    res = typical(CHEMO + "; " + PEMBRO, [strong, NO_T_CELLS], days=364)
+    assert np.all(res.status == 0)
+    assert np.all(np.isfinite(res.values))
+    assert np.all(res.values >= 0.0)
