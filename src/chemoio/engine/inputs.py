@@ -46,24 +46,53 @@ def build_input(
     )
     if table.amount_mg.shape[0] != n:
         raise ChemoioInputError("dose_table", f"has {table.amount_mg.shape[0]} patients, params {n}")
-    drugs = [get_drug(d) for d in table.drugs]
+    n_ev = table.time_day.size
+    sim = build_from_events(
+        table.drugs, params, weight_kg, bsa_m2, gfr_mL_min, times, observables,
+        ev_time=np.broadcast_to(table.time_day, (n, n_ev)),
+        ev_slot=np.asarray(table.slot, dtype=np.int64),
+        ev_duration=np.broadcast_to(table.duration_day, (n, n_ev)),
+        ev_amount=np.asarray(table.amount_mg),
+        pk_eta=pk_eta, rtol=rtol,
+    )
+    return sim, table
+
+
+def build_from_events(
+    drug_names,
+    params: np.ndarray,
+    weight_kg: np.ndarray,
+    bsa_m2: np.ndarray,
+    gfr_mL_min: np.ndarray,
+    times_day,
+    observables: tuple[str, ...],
+    *,
+    ev_time: np.ndarray,
+    ev_slot: np.ndarray,
+    ev_duration: np.ndarray,
+    ev_amount: np.ndarray,
+    pk_eta: np.ndarray | None = None,
+    rtol: float = 1e-6,
+) -> SimulationInput:
+    """SimulationInput from explicit per-patient dose events (n, E): each patient may have
+    its own dose times (e.g. a crossover regimen starting at that patient's progression).
+    Events need not be sorted; an amount of 0 means the dose is not given."""
+    params = np.ascontiguousarray(params, dtype=np.float64)
+    n = params.shape[0]
+    drugs = [get_drug(d) for d in drug_names]
     if len(drugs) > MAX_PK_SLOTS:
         raise ChemoioInputError("regimen", f"at most {MAX_PK_SLOTS} different drugs per regimen")
-    eta = None
-    if pk_eta is not None:
-        eta = np.asarray(pk_eta, dtype=np.float64)[:, : len(drugs), :]
+    eta = None if pk_eta is None else np.asarray(pk_eta, dtype=np.float64)[:, : len(drugs), :]
     kinds, sp = build_slots(drugs, weight_kg, bsa_m2, gfr_mL_min, eta=eta)
-    n_ev = table.time_day.size
-    sim = SimulationInput(
+    return SimulationInput(
         params=params,
         slot_kinds=kinds,
         slot_params=sp,
-        dose_time_day=np.broadcast_to(table.time_day, (n, n_ev)),
-        dose_slot=np.asarray(table.slot, dtype=np.int64),
-        dose_duration_day=np.broadcast_to(table.duration_day, (n, n_ev)),
-        dose_amount_mg=np.asarray(table.amount_mg),
-        times_day=times,
-        observable_ids=observable_ids(tuple(observables), tuple(table.drugs)),
+        dose_time_day=np.asarray(ev_time, dtype=np.float64).reshape(n, -1),
+        dose_slot=np.asarray(ev_slot, dtype=np.int64),
+        dose_duration_day=np.asarray(ev_duration, dtype=np.float64).reshape(n, -1),
+        dose_amount_mg=np.asarray(ev_amount, dtype=np.float64).reshape(n, -1),
+        times_day=check_times(times_day),
+        observable_ids=observable_ids(tuple(observables), tuple(drug_names)),
         rtol=rtol,
     )
-    return sim, table

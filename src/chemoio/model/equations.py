@@ -27,6 +27,8 @@ import math
 import numpy as np
 from numba import njit
 
+from chemoio import _jit_cache  # noqa: F401  (cache keyed by this file's source)
+
 # ----------------------------------------------------------------------------------------
 # Parameter order. The engine receives a (n_patients, N_PARAMS) matrix in this order.
 # (Kept here, beside the code that reads it, so a compiled cache can never disagree.)
@@ -109,6 +111,9 @@ OBSERVABLES = (
 )
 N_OBS = len(OBSERVABLES)
 OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of slot s
+
+# A clone below 0.01 cells is extinct: its log cell number stops falling (section 2.1).
+LN_EXTINCT = math.log(1e-2)
 
 
 # ========================================================================================
@@ -388,6 +393,10 @@ def rhs(y, dy, p, aux, drive):
 
     dy[Y_LNCS] = growth - e_s - kill - delta0 - p[P_MURES]
     dy[Y_LNCR] = growth - e_r - kill - delta0 + p[P_MURES] * cs / cr
+    if y[Y_LNCS] <= LN_EXTINCT and dy[Y_LNCS] < 0.0:
+        dy[Y_LNCS] = 0.0
+    if y[Y_LNCR] <= LN_EXTINCT and dy[Y_LNCR] < 0.0:
+        dy[Y_LNCR] = 0.0
     dy[Y_D] = e_s * cs + e_r * cr + (kill + delta0) * c - p[P_KCLR] * dead
 
     # 2.3 immunogenic cell death -> antigen/DAMP signal -> mature DCs (quasi-steady)
