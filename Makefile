@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/chemoio simulate --regimen keynote189_pembro_chemo --tumor nsclc_nonsquamous --n 1000 --seed 1 --out out/demo
+	$(BIN)/chemoio trial run keynote189 --out out/keynote189
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

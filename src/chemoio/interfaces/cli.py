@@ -188,25 +188,93 @@ def parameters() -> None:
     console.print(t)
 
 
+trial_app = typer.Typer(help="Virtual clinical trials: run a shipped or custom trial spec.", no_args_is_help=True)
+app.add_typer(trial_app, name="trial")
+
+
+@trial_app.command("run")
+def trial_run(
+    spec: str = typer.Argument(..., help="A shipped spec name (see `chemoio trial list`) or a YAML file."),
+    replicates: Optional[int] = typer.Option(None, "--replicates", "-R", help="Replicate trials (default: the spec's)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random seed (default: the spec's)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default out/<spec>)."),
+    parameters: Optional[Path] = typer.Option(None, "--parameters", help="Parameter-set YAML (default: the shipped calibrated set)."),
+) -> None:
+    """Run a virtual trial; print simulated vs published endpoints; write the report."""
+    from chemoio.model.parameters import load_parameter_set
+    from chemoio.report.trial_report import summary_text_table, write_trial_outputs
+    from chemoio.trial import load_spec
+    from chemoio.trial.runner import run_trial
+    from chemoio.trial.summary import primary_calls
+
+    sp = load_spec(spec)
+    params = load_parameter_set(parameters) if parameters is not None else None
+    reps = replicates if replicates is not None else sp.replicates
+    n_total = sum(sp.arm_sizes().values()) * reps
+    t0 = time.perf_counter()
+    with _progress(n_total, f"{sp.name}") as prog:
+        task = prog.add_task("trial", total=2 * n_total, rate="")
+
+        def step(k: int) -> None:
+            prog.advance(task, k)
+            done = prog.tasks[0].completed
+            prog.update(task, rate=f"{done / max(time.perf_counter() - t0, 1e-9):,.0f} patient-sims/s")
+
+        result = run_trial(sp, replicates=replicates, seed=seed, parameters=params, progress=step)
+        prog.update(task, completed=2 * n_total)
+    folder = out or Path("out") / sp.name
+    paths = write_trial_outputs(result, folder)
+    table = Table(title=f"{sp.title} - {result.settings['replicates']} replicate trials of {result.settings['n_per_trial']} patients")
+    for col in ("arm / comparison", "subgroup", "endpoint", "simulated (median, 95% interval)", "published (CI)", "inside?"):
+        table.add_column(col, overflow="fold")
+    for _, r in summary_text_table(result).iterrows():
+        mark = {True: "[green]yes", False: "[red]no", None: "-"}.get(r["inside"], "-")
+        table.add_row(r["arm / comparison"], r["subgroup"], r["endpoint"], r["simulated"], r["published"], mark)
+    console.print(table)
+    calls = primary_calls(result)
+    if len(calls):
+        ct = Table(title="Primary endpoints: probability that a replicate trial meets it")
+        for col in ("comparison", "endpoint", "P(success)", "simulated call", "published call"):
+            ct.add_column(col)
+        for _, r in calls.iterrows():
+            ct.add_row(r.comparison, r.endpoint, f"{r.p_success:.2f}", str(r.simulated_call), str(r.published_call))
+        console.print(ct)
+    if result.solver_failures:
+        err_console.print(f"[yellow]{result.solver_failures} patient simulations failed to solve (reported, excluded)")
+    console.print(f"report: {paths['report']}  (ADaM tables in {folder / 'adam'}; {time.perf_counter() - t0:.1f} s)")
+    console.print(f"[dim]{DISCLAIMER}")
+
+
+@trial_app.command("list")
+def trial_list() -> None:
+    """List the shipped trial specs."""
+    from chemoio.trial import list_specs, load_spec
+
+    t = Table(title="shipped trial specs")
+    for col in ("name", "trial", "tumour", "arms", "n"):
+        t.add_column(col)
+    for name in list_specs():
+        sp = load_spec(name)
+        t.add_row(name, sp.trial_id, sp.population.tumor, ", ".join(a.name for a in sp.arms),
+                  str(sum(sp.arm_sizes().values())))
+    console.print(t)
+
+
+@trial_app.command("schema")
+def trial_schema() -> None:
+    """Print the JSON Schema of a trial spec."""
+    from chemoio.trial import spec_json_schema
+
+    print(json.dumps(spec_json_schema(), indent=2))
+
+
 def main() -> None:
-    """Entry point: run the app, turning user errors into one clear line."""
+    """Entry point: run the app, turning user errors into one clear line (exit status 2)."""
     try:
-        app(standalone_mode=False)
+        app()
     except ChemoioInputError as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
 
 
 if __name__ == "__main__":

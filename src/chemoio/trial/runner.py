@@ -1,0 +1,393 @@
+"""Run a virtual clinical trial: patients -> arms -> mechanistic simulation -> endpoints.
+
+For each of ``replicates`` trials of the spec's size (all simulated in one batch):
+
+1. virtual patients of the spec's tumour type (and biomarker selection) are randomised to
+   arms in the spec's ratio, with entry times uniform over the accrual period;
+2. each arm's regimen is simulated (pass 1). Scans follow the spec's schedule with reader
+   noise; new lesions follow a tumour-burden hazard; RECIST 1.1 gives visit responses,
+   confirmed best overall response and the progression day;
+3. treatment stops at progression and crossover patients start the crossover regimen
+   (pass 2, from progression on; before progression both passes are identical);
+4. death follows the tumour-linked hazard integrated over the pass-2 SLD; censoring at the
+   data cut-off (entry-dependent) and dropout; PFS/OS/ORR (and pCR/EFS when the arm has
+   surgery) per patient;
+5. per replicate: Kaplan-Meier medians, landmark rates, ORR, Cox HR (Efron) with 95 % CI
+   and log-rank p for every comparison and subgroup.
+
+Outcomes come from the mechanism only; the spec gives the trial's design.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from chemoio.analysis import recist
+from chemoio.analysis.survival import DAYS_PER_MONTH, cox_hr_fast, kaplan_meier, logrank_fast
+from chemoio.engine.cohort import run_simulation
+from chemoio.engine.inputs import build_from_events, build_input
+from chemoio.errors import ChemoioInputError
+from chemoio.model.equations import PARAM_ORDER
+from chemoio.model.parameters import assemble_params, shipped_parameter_set
+from chemoio.population import sample_patients
+from chemoio.regimens import resolve_regimen
+from chemoio.trial.survival_model import (
+    death_hazard_per_day,
+    first_event_day,
+    new_lesion_hazard_per_day,
+    survival_parameters,
+)
+
+PCR_THRESHOLD_CELLS = 1.0e5  # assumed: residual viable cells below pathological detection
+LANDMARKS_MONTHS = (12, 24, 36, 60)
+
+
+@dataclass
+class TrialResult:
+    """Everything a trial run produced. ``patients`` has one row per virtual patient of
+    every replicate; ``arm_stats`` and ``comparison_stats`` one row per replicate and
+    statistic; ``sld`` holds replicate 0's trajectories for plots."""
+
+    spec: object
+    patients: pd.DataFrame
+    visit_day: np.ndarray
+    visit_codes: np.ndarray  # (n_patients, n_visits) RECIST codes
+    visit_sld: np.ndarray  # (n_patients, n_visits) measured SLD (NaN = not assessed)
+    grid_day: np.ndarray
+    sld: np.ndarray  # (n_replicate0, T) true SLD of replicate 0
+    sld_rows: np.ndarray  # patient rows of `sld`
+    arm_stats: pd.DataFrame
+    comparison_stats: pd.DataFrame
+    wall_s: float = 0.0
+    solver_failures: int = 0
+    settings: dict = field(default_factory=dict)
+
+
+def _split_parameters(parameters: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
+    model = {k: v for k, v in parameters.items() if k in PARAM_ORDER}
+    survival = {k: v for k, v in parameters.items() if k not in PARAM_ORDER}
+    return model, survival
+
+
+def subgroup_mask(cov: pd.DataFrame, where: dict[str, float]) -> np.ndarray:
+    """Patients matching a biomarker filter. ``*_min`` is inclusive; ``*_max`` is exclusive
+    for continuous scores (TPS, CPS, TMB) and inclusive for categories (IC, ECOG)."""
+    columns = {"pdl1_tps": "pdl1_tps", "pdl1_cps": "pdl1_cps", "pdl1_ic": "pdl1_ic",
+               "tmb": "tmb_mut_per_mb", "ecog": "ecog"}
+    inclusive_max = {"pdl1_ic", "ecog"}
+    mask = np.ones(len(cov), dtype=bool)
+    for key, val in where.items():
+        base, _, bound = key.rpartition("_")
+        if base not in columns or bound not in ("min", "max"):
+            raise ChemoioInputError("subgroups.where", f"unknown biomarker filter {key!r}")
+        x = cov[columns[base]].to_numpy(dtype=float)
+        if bound == "min":
+            mask &= x >= val
+        elif base in inclusive_max:
+            mask &= x <= val
+        else:
+            mask &= x < val
+    return mask
+
+
+def _km_median_and_landmarks(t_m: np.ndarray, e: np.ndarray) -> tuple[float, dict[int, float]]:
+    if t_m.size == 0:
+        return np.nan, {}
+    tj, s, _, _ = kaplan_meier(t_m, e)
+    below = np.flatnonzero(s <= 0.5)
+    median = float(tj[below[0]]) if below.size else np.nan
+    marks = {}
+    for m in LANDMARKS_MONTHS:
+        if t_m.max() < m:
+            marks[m] = np.nan
+            continue
+        k = np.searchsorted(tj, m, side="right") - 1
+        marks[m] = 100.0 * (float(s[k]) if k >= 0 else 1.0)
+    return median, marks
+
+
+class _Sim:
+    """Simulates the patients of one arm (pass 1 and pass 2) on the trial grid."""
+
+    def __init__(self, params, cov, pk_eta, grid, observables, rtol, backend, chunk, progress):
+        self.params, self.cov, self.pk_eta, self.grid = params, cov, pk_eta, grid
+        self.observables, self.rtol, self.backend = observables, rtol, backend
+        self.chunk, self.progress = chunk, progress
+        self.failures = 0
+
+    def _cov(self, rows):
+        c = self.cov.iloc[rows]
+        return (c["weight_kg"].to_numpy(), c["bsa_m2"].to_numpy(), c["gfr_mL_min"].to_numpy())
+
+    def pass1(self, regimen, rows):
+        w, b, g = self._cov(rows)
+        sim, table = build_input(regimen, self.params[rows], w, b, g, self.grid, self.observables,
+                                 pk_eta=self.pk_eta[rows], rtol=self.rtol)
+        res = run_simulation(sim, self.backend, observables=self.observables,
+                             chunk_size=self.chunk, progress=self.progress)
+        self.failures += int(np.sum(res.status != 0))
+        return res.values, table
+
+    def pass2(self, table, rows, which, stop_day, crossover_regimen, crossover_start):
+        """Re-simulate ``rows`` (a subset ``which`` of the rows ``table`` was built for):
+        doses stop at ``stop_day``; crossover regimen from ``crossover_start`` (inf = no)."""
+        w, b, g = self._cov(rows)
+        n = len(rows)
+        drugs = list(table.drugs)
+        t_base = np.broadcast_to(table.time_day, (n, table.time_day.size))
+        amt = np.where(t_base < stop_day[:, None], table.amount_mg[which], 0.0)
+        ev_t, ev_s = [t_base], [np.asarray(table.slot, dtype=np.int64)]
+        ev_d, ev_a = [np.broadcast_to(table.duration_day, t_base.shape)], [amt]
+        if crossover_regimen is not None and np.any(np.isfinite(crossover_start)):
+            start = np.where(np.isfinite(crossover_start), crossover_start, 0.0)
+            horizon = float(self.grid[-1])
+            xt = crossover_regimen.dose_table(w, b, g, horizon_days=horizon + 1e-9, n_patients=n)
+            slots = []
+            for d in xt.drugs:
+                if d not in drugs:
+                    drugs.append(d)
+                slots.append(drugs.index(d))
+            t_x = start[:, None] + xt.time_day[None, :]
+            a_x = np.where(np.isfinite(crossover_start)[:, None] & (t_x < horizon), xt.amount_mg, 0.0)
+            ev_t.append(t_x)
+            ev_s.append(np.asarray(slots, dtype=np.int64)[xt.slot])
+            ev_d.append(np.broadcast_to(xt.duration_day, t_x.shape))
+            ev_a.append(a_x)
+        sim = build_from_events(
+            drugs, self.params[rows], w, b, g, self.grid, self.observables,
+            ev_time=np.concatenate(ev_t, axis=1), ev_slot=np.concatenate(ev_s),
+            ev_duration=np.concatenate(ev_d, axis=1), ev_amount=np.concatenate(ev_a, axis=1),
+            pk_eta=self.pk_eta[rows], rtol=self.rtol,
+        )
+        res = run_simulation(sim, self.backend, observables=self.observables,
+                             chunk_size=self.chunk, progress=self.progress)
+        self.failures += int(np.sum(res.status != 0))
+        return res.values
+
+
+def run_trial(
+    spec,
+    *,
+    replicates: int | None = None,
+    seed: int | None = None,
+    parameters: dict[str, float] | None = None,
+    rtol: float = 1e-5,
+    backend: str = "cpu",
+    progress: Callable[[int], None] | None = None,
+) -> TrialResult:
+    """Simulate ``replicates`` copies of the trial described by ``spec`` (a TrialSpec)."""
+    import time
+
+    t_start = time.perf_counter()
+    reps = int(replicates if replicates is not None else spec.replicates)
+    if reps < 1:
+        raise ChemoioInputError("replicates", f"must be >= 1, got {reps}")
+    seed = int(spec.seed if seed is None else seed)
+    params_all = shipped_parameter_set() if parameters is None else dict(parameters)
+    model_over, surv_over = _split_parameters(params_all)
+    tumor = spec.population.tumor
+    sp = survival_parameters(tumor, surv_over)
+
+    sizes = spec.arm_sizes()
+    arm_names = [a.name for a in spec.arms]
+    n_per = int(sum(sizes.values()))
+    total = n_per * reps
+    vp = sample_patients(tumor, total, seed, selection=dict(spec.population.selection or {}))
+    cov = vp.covariates.reset_index(drop=True)
+    params = assemble_params(vp.params, model_over)
+
+    rng = np.random.default_rng([seed, 20261122])
+    replicate = np.repeat(np.arange(reps), n_per)
+    arm_idx = np.empty(total, dtype=np.int64)
+    base_assign = np.concatenate([np.full(sizes[a], k) for k, a in enumerate(arm_names)])
+    for r in range(reps):
+        arm_idx[r * n_per:(r + 1) * n_per] = rng.permutation(base_assign)
+
+    fu = spec.follow_up
+    cutoff_day = fu.data_cutoff_months * DAYS_PER_MONTH
+    entry_day = rng.uniform(0.0, fu.accrual_months, total) * DAYS_PER_MONTH
+    followup_day = np.maximum(cutoff_day - entry_day, 0.0)
+    drop_rate = -np.log1p(-fu.dropout_per_year) / 365.25 if fu.dropout_per_year > 0 else 0.0
+    dropout_day = rng.exponential(1.0 / drop_rate, total) if drop_rate > 0 else np.full(total, np.inf)
+    censor_day = np.minimum(followup_day, dropout_day)
+    e_death = rng.exponential(1.0, total)
+    e_lesion = rng.exponential(1.0, total)
+    u_cross = rng.uniform(size=total)
+    u_mix = rng.uniform(size=total)
+
+    visit_day = np.asarray(spec.visit_days(cutoff_day), dtype=float)
+    surgery = {a.name: a.surgery_day for a in spec.arms if getattr(a, "surgery_day", None)}
+    grid = np.unique(np.concatenate([np.arange(0.0, cutoff_day, 7.0), visit_day, [0.0, cutoff_day],
+                                     np.array(list(surgery.values()), dtype=float)]))
+    vidx = np.searchsorted(grid, visit_day)
+    observables = ("sld_mm", "tumor_cells") if surgery else ("sld_mm",)
+    sim = _Sim(params, cov, vp.pk_eta, grid, observables, rtol, backend,
+               chunk=20_000, progress=progress)
+
+    sld = np.empty((total, grid.size))
+    cells = np.empty((total, grid.size)) if surgery else None
+    tables: list[tuple] = []  # (rows, table, arm_spec)
+    for k, arm in enumerate(spec.arms):
+        rows_arm = np.flatnonzero(arm_idx == k)
+        mixture = arm.regimens or {arm.regimen: 1.0}
+        names = list(mixture)
+        cum = np.cumsum([mixture[m] for m in names])
+        choice = np.searchsorted(cum / cum[-1], u_mix[rows_arm], side="right")
+        for j, reg_name in enumerate(names):
+            rows = rows_arm[choice == j]
+            if rows.size == 0:
+                continue
+            reg = resolve_regimen(reg_name)
+            vals, table = sim.pass1(reg, rows)
+            sld[rows] = vals[:, 0, :]
+            if cells is not None:
+                cells[rows] = vals[:, 1, :]
+            tables.append((rows, table, arm))
+
+    # scans: reader noise, new lesions, RECIST 1.1 on visits inside follow-up
+    true_visit = sld[:, vidx]
+    measured = recist.add_measurement_noise(true_visit, rng)
+    baseline = recist.add_measurement_noise(sld[:, 0], rng)
+    nl_day = first_event_day(grid, new_lesion_hazard_per_day(sp, sld), e_lesion)
+    assessed = visit_day[None, :] <= censor_day[:, None]
+    codes = recist.classify_visits(np.where(assessed, measured, np.nan), baseline, visit_day, nl_day)
+    pd_day, pd_event = recist.progression_day(codes, visit_day)
+    pd_day = np.where(pd_event, pd_day, np.inf)
+
+    # pass 2: stop treatment at progression; crossover from progression + delay
+    if spec.discontinue_on_progression or any(a.crossover for a in spec.arms):
+        for rows, table, arm in tables:
+            prog = np.isfinite(pd_day[rows])
+            if not prog.any():
+                continue
+            sub = rows[prog]
+            stop = pd_day[sub] if spec.discontinue_on_progression else np.full(sub.size, np.inf)
+            x_reg, x_start = None, np.full(sub.size, np.inf)
+            if arm.crossover is not None:
+                x_reg = resolve_regimen(arm.crossover.regimen)
+                crosses = u_cross[sub] < arm.crossover.share
+                x_start = np.where(crosses, pd_day[sub] + arm.crossover.delay_days, np.inf)
+            vals = sim.pass2(table, sub, prog, stop, x_reg, x_start)
+            sld[sub] = vals[:, 0, :]
+
+    crossed = np.zeros(total, dtype=bool)
+    for rows, _, arm in tables:
+        if arm.crossover is not None:
+            crossed[rows] = np.isfinite(pd_day[rows]) & (u_cross[rows] < arm.crossover.share) & (
+                pd_day[rows] + arm.crossover.delay_days < censor_day[rows])
+
+    hazard = death_hazard_per_day(sp, grid, np.nan_to_num(sld, nan=1e3), cov, pd_day)
+    death_day = first_event_day(grid, hazard, e_death)
+    os_event = death_day <= censor_day
+    os_day = np.minimum(death_day, censor_day)
+
+    # visits after death are not assessed; progression after death is not seen
+    alive_at_visit = visit_day[None, :] <= np.minimum(censor_day, death_day)[:, None]
+    codes = np.where(alive_at_visit, codes, recist.Response.NE).astype(np.int8)
+    pd_day2, pd_event2 = recist.progression_day(codes, visit_day)
+    # PFS: progression at a scan before death, else death, else censored at the last scan
+    pfs_day = np.where(pd_event2 & (pd_day2 <= os_day), pd_day2, np.where(os_event, os_day, pd_day2))
+    pfs_event = (pd_event2 & (pd_day2 <= os_day)) | os_event
+    bor, confirmed = recist.best_overall_response(codes, visit_day)
+    responder = recist.objective_response(bor) & confirmed
+    best_pct = recist.best_pct_change(np.where(alive_at_visit, measured, np.nan), baseline)
+
+    patients = cov.copy()
+    patients.insert(0, "replicate", replicate)
+    patients.insert(1, "arm", np.array(arm_names)[arm_idx])
+    patients.insert(2, "subject", np.arange(total) % n_per + 1)
+    patients["entry_day"] = entry_day
+    patients["censor_day"] = censor_day
+    patients["os_day"] = os_day
+    patients["os_event"] = os_event
+    patients["pfs_day"] = pfs_day
+    patients["pfs_event"] = pfs_event
+    patients["progression_day"] = np.where(pd_event2, pd_day2, np.nan)
+    patients["new_lesion_day"] = np.where(np.isfinite(nl_day), nl_day, np.nan)
+    patients["bor"] = recist.labels(bor)
+    patients["responder"] = responder
+    patients["best_pct_change"] = best_pct
+    patients["crossover"] = crossed
+    if surgery:
+        pcr = np.zeros(total, dtype=bool)
+        for k, arm in enumerate(spec.arms):
+            if arm.name in surgery:
+                j = int(np.searchsorted(grid, surgery[arm.name]))
+                rows = arm_idx == k
+                pcr[rows] = (cells[rows, j] < PCR_THRESHOLD_CELLS) & ~(pd_day[rows] <= surgery[arm.name])
+        patients["pcr"] = pcr
+
+    arm_stats, comp_stats = _statistics(spec, patients, arm_names, reps)
+    rep0 = np.flatnonzero(replicate == 0)
+    return TrialResult(
+        spec=spec, patients=patients, visit_day=visit_day, visit_codes=codes,
+        visit_sld=np.where(alive_at_visit, measured, np.nan), grid_day=grid, sld=sld[rep0],
+        sld_rows=rep0, arm_stats=arm_stats, comparison_stats=comp_stats,
+        wall_s=time.perf_counter() - t_start, solver_failures=sim.failures,
+        settings={"replicates": reps, "seed": seed, "rtol": rtol, "n_per_trial": n_per,
+                  "parameters": "shipped" if parameters is None else "user"},
+    )
+
+
+def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
+    """Per-replicate arm statistics and comparisons (ITT and subgroups)."""
+    arm_rows, comp_rows = [], []
+    rep = patients["replicate"].to_numpy()
+    arm = patients["arm"].to_numpy()
+    os_m = patients["os_day"].to_numpy() / DAYS_PER_MONTH
+    os_e = patients["os_event"].to_numpy()
+    pfs_m = patients["pfs_day"].to_numpy() / DAYS_PER_MONTH
+    pfs_e = patients["pfs_event"].to_numpy()
+    resp = patients["responder"].to_numpy()
+    pcr = patients["pcr"].to_numpy() if "pcr" in patients else None
+    groups = [("ITT", np.ones(len(patients), dtype=bool))]
+    for sg in spec.subgroups or []:
+        groups.append((sg.name, subgroup_mask(patients, dict(sg.where))))
+    endpoints = {"OS": (os_m, os_e), "PFS": (pfs_m, pfs_e)}
+    for r in range(reps):
+        in_r = rep == r
+        for gname, gmask in groups:
+            base = in_r & gmask
+            for a in arm_names:
+                m = base & (arm == a)
+                if not m.any():
+                    continue
+                stats = {"n": float(m.sum())}
+                for ep, (t, e) in endpoints.items():
+                    med, marks = _km_median_and_landmarks(t[m], e[m])
+                    stats[f"median_{ep.lower()}_months"] = med
+                    if ep == "OS":
+                        for mo, v in marks.items():
+                            stats[f"os_{mo}mo_percent"] = v
+                    else:
+                        for mo, v in marks.items():
+                            stats[f"pfs_{mo}mo_percent"] = v
+                stats["orr_percent"] = 100.0 * float(resp[m].mean())
+                if pcr is not None:
+                    stats["pcr_percent"] = 100.0 * float(pcr[m].mean())
+                for key, v in stats.items():
+                    arm_rows.append((r, a, gname, key, v))
+            for comp in spec.comparisons:
+                me, mc = base & (arm == comp.experimental), base & (arm == comp.control)
+                if me.sum() < 2 or mc.sum() < 2:
+                    continue
+                both = me | mc
+                grp = me[both].astype(float)
+                for ep in comp.endpoints:
+                    if ep not in endpoints:
+                        continue
+                    t, e = endpoints[ep]
+                    if e[both].sum() < 2:
+                        continue
+                    hr = cox_hr_fast(t[both], e[both], grp)
+                    lr = logrank_fast(t[both], e[both], grp)
+                    comp_rows.append((r, comp.experimental, comp.control, gname, ep, hr.hr,
+                                      hr.ci_low, hr.ci_high, lr.p))
+    arm_stats = pd.DataFrame(arm_rows, columns=["replicate", "arm", "subgroup", "statistic", "value"])
+    comp_stats = pd.DataFrame(comp_rows, columns=["replicate", "experimental", "control", "subgroup",
+                                                  "endpoint", "hr", "ci_low", "ci_high", "p"])
+    return arm_stats, comp_stats
