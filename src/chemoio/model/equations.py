@@ -54,6 +54,7 @@ SHARED_ORDER = (
     "treg_depletion_max_per_day", "mdsc_depletion_max_per_day",
     "lymphotox_primed_max_per_day", "lymphotox_tumour_max_per_day",
     "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
+    "chemo_potency_scale",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -64,7 +65,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
-    P_GAML,
+    P_GAML, P_CHEMOSCALE,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -181,7 +182,7 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
     r"""Fill ``drive`` from the drug states ``xa, xb`` (one entry per slot).
 
     Cytotoxics (effect-site concentration :math:`C_e`, mg/L):
-    :math:`Y_d = C_e/(C_e + EC_{50,d})`, kill rate :math:`E_d = s_{chemo} E_{max,d} Y_d`
+    :math:`Y_d = C_e/(C_e + EC_{50,d})`, kill rate :math:`E_d = s_{chemo} s_{pot} E_{max,d} Y_d`
     on sensitive cells and :math:`\rho_d E_d` on resistant cells; ICD input
     :math:`f_{ICD,d} E_d`; immunomodulation exposures :math:`\sum_d \delta_d Y_d`.
 
@@ -195,7 +196,7 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
     free_pd1 = 1.0
     free_pdl1 = 1.0
     free_ctla4 = 1.0
-    sens = p[P_CHEMOSENS]
+    sens = p[P_CHEMOSENS] * p[P_CHEMOSCALE]
     for s in range(slot_kind.size):
         q = sp[s]
         kind = slot_kind[s]

@@ -90,10 +90,17 @@ def index_of(name: str) -> int:
         ) from None
 
 
+# Parameter-set keys that are not model parameters: the survival link
+# (``survival.<name>`` or ``survival.<tumor>.<name>``) and tumour-type growth
+# (``growth_scale.<tumor>``), used by the trial layer.
+EXTRA_PREFIXES = ("survival.", "growth_scale.")
+
+
 def load_parameter_set(path: str | Path) -> dict[str, float]:
     """Read a parameter-set YAML (``parameters: {name: value or {value: ...}}``).
 
-    Used for calibrated sets; every name must be a known parameter.
+    Used for calibrated sets; every name must be a model parameter or start with one of
+    ``EXTRA_PREFIXES``.
     """
     p = Path(path)
     try:
@@ -106,7 +113,8 @@ def load_parameter_set(path: str | Path) -> dict[str, float]:
         raise ChemoioInputError("parameter_set", f"{p.name} needs a 'parameters:' mapping")
     out: dict[str, float] = {}
     for name, entry in raw["parameters"].items():
-        index_of(name)
+        if not str(name).startswith(EXTRA_PREFIXES):
+            index_of(name)
         value = entry.get("value") if isinstance(entry, dict) else entry
         try:
             out[name] = float(value)
@@ -126,6 +134,8 @@ def assemble_params(patient_params: np.ndarray, shared: dict[str, float] | None 
     out = np.tile(default_vector(), (pp.shape[0], 1))
     out[:, : len(PATIENT_NAMES)] = pp
     for name, value in (shared or {}).items():
+        if str(name).startswith(EXTRA_PREFIXES):
+            continue
         out[:, index_of(name)] = float(value)
     return out
 

@@ -69,28 +69,22 @@ class TrialResult:
 
 def _split_parameters(parameters: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
     model = {k: v for k, v in parameters.items() if k in PARAM_ORDER}
-    survival = {k: v for k, v in parameters.items() if k not in PARAM_ORDER}
+    survival = {k: v for k, v in parameters.items() if k.startswith("survival.")}
     return model, survival
 
 
 def subgroup_mask(cov: pd.DataFrame, where: dict[str, float]) -> np.ndarray:
-    """Patients matching a biomarker filter. ``*_min`` is inclusive; ``*_max`` is exclusive
-    for continuous scores (TPS, CPS, TMB) and inclusive for categories (IC, ECOG)."""
+    """Patients matching a biomarker filter; bounds are inclusive, as in population
+    selection (so "TPS < 1 %" is written ``pdl1_tps_max: 0.5`` on the integer TPS scale)."""
     columns = {"pdl1_tps": "pdl1_tps", "pdl1_cps": "pdl1_cps", "pdl1_ic": "pdl1_ic",
-               "tmb": "tmb_mut_per_mb", "ecog": "ecog"}
-    inclusive_max = {"pdl1_ic", "ecog"}
+               "tmb": "tmb_mut_per_mb", "ecog": "ecog", "age": "age"}
     mask = np.ones(len(cov), dtype=bool)
     for key, val in where.items():
         base, _, bound = key.rpartition("_")
         if base not in columns or bound not in ("min", "max"):
             raise ChemoioInputError("subgroups.where", f"unknown biomarker filter {key!r}")
         x = cov[columns[base]].to_numpy(dtype=float)
-        if bound == "min":
-            mask &= x >= val
-        elif base in inclusive_max:
-            mask &= x <= val
-        else:
-            mask &= x < val
+        mask &= (x >= val) if bound == "min" else (x <= val)
     return mask
 
 
@@ -178,8 +172,13 @@ def run_trial(
     rtol: float = 1e-5,
     backend: str = "cpu",
     progress: Callable[[int], None] | None = None,
+    arms: list[str] | None = None,
+    n_scale: float = 1.0,
 ) -> TrialResult:
-    """Simulate ``replicates`` copies of the trial described by ``spec`` (a TrialSpec)."""
+    """Simulate ``replicates`` copies of the trial described by ``spec`` (a TrialSpec).
+
+    ``arms`` restricts the run to some arms (e.g. the control and monotherapy arms during
+    calibration); ``n_scale`` multiplies the arm sizes (e.g. larger virtual arms)."""
     import time
 
     t_start = time.perf_counter()
@@ -192,13 +191,19 @@ def run_trial(
     tumor = spec.population.tumor
     sp = survival_parameters(tumor, surv_over)
 
-    sizes = spec.arm_sizes()
-    arm_names = [a.name for a in spec.arms]
+    arm_specs = [a for a in spec.arms if arms is None or a.name in arms]
+    if not arm_specs:
+        raise ChemoioInputError("arms", f"none of {arms} is an arm of {spec.name}")
+    sizes = {a.name: max(1, int(round(n * n_scale))) for a, n in
+             ((a, spec.arm_sizes()[a.name]) for a in arm_specs)}
+    arm_names = [a.name for a in arm_specs]
     n_per = int(sum(sizes.values()))
     total = n_per * reps
     vp = sample_patients(tumor, total, seed, selection=dict(spec.population.selection or {}))
     cov = vp.covariates.reset_index(drop=True)
     params = assemble_params(vp.params, model_over)
+    growth_scale = float(params_all.get(f"growth_scale.{tumor}", 1.0))
+    params[:, PARAM_ORDER.index("growth_per_day")] *= growth_scale
 
     rng = np.random.default_rng([seed, 20261122])
     replicate = np.repeat(np.arange(reps), n_per)
@@ -220,7 +225,7 @@ def run_trial(
     u_mix = rng.uniform(size=total)
 
     visit_day = np.asarray(spec.visit_days(cutoff_day), dtype=float)
-    surgery = {a.name: a.surgery_day for a in spec.arms if getattr(a, "surgery_day", None)}
+    surgery = {a.name: a.surgery_day for a in arm_specs if getattr(a, "surgery_day", None)}
     grid = np.unique(np.concatenate([np.arange(0.0, cutoff_day, 7.0), visit_day, [0.0, cutoff_day],
                                      np.array(list(surgery.values()), dtype=float)]))
     vidx = np.searchsorted(grid, visit_day)
@@ -231,7 +236,7 @@ def run_trial(
     sld = np.empty((total, grid.size))
     cells = np.empty((total, grid.size)) if surgery else None
     tables: list[tuple] = []  # (rows, table, arm_spec)
-    for k, arm in enumerate(spec.arms):
+    for k, arm in enumerate(arm_specs):
         rows_arm = np.flatnonzero(arm_idx == k)
         mixture = arm.regimens or {arm.regimen: 1.0}
         names = list(mixture)
@@ -259,7 +264,7 @@ def run_trial(
     pd_day = np.where(pd_event, pd_day, np.inf)
 
     # pass 2: stop treatment at progression; crossover from progression + delay
-    if spec.discontinue_on_progression or any(a.crossover for a in spec.arms):
+    if spec.discontinue_on_progression or any(a.crossover for a in arm_specs):
         for rows, table, arm in tables:
             prog = np.isfinite(pd_day[rows])
             if not prog.any():
@@ -314,12 +319,29 @@ def run_trial(
     patients["crossover"] = crossed
     if surgery:
         pcr = np.zeros(total, dtype=bool)
-        for k, arm in enumerate(spec.arms):
+        for k, arm in enumerate(arm_specs):
             if arm.name in surgery:
                 j = int(np.searchsorted(grid, surgery[arm.name]))
                 rows = arm_idx == k
                 pcr[rows] = (cells[rows, j] < PCR_THRESHOLD_CELLS) & ~(pd_day[rows] <= surgery[arm.name])
         patients["pcr"] = pcr
+        # EFS: progression before surgery, else recurrence from residual disease at surgery
+        efs_day = np.full(total, np.nan)
+        for k, arm in enumerate(arm_specs):
+            if arm.name not in surgery:
+                continue
+            rows = np.flatnonzero(arm_idx == k)
+            s_day = surgery[arm.name]
+            j = int(np.searchsorted(grid, s_day))
+            residual = np.maximum(cells[rows, j], 1.0)
+            rate = sp.recurrence_per_month_at_1e6_cells / DAYS_PER_MONTH * (
+                residual / 1e6) ** sp.recurrence_exponent
+            recur = s_day + e_lesion[rows] / rate
+            early = pd_day[rows] <= s_day
+            efs_day[rows] = np.minimum(np.where(early, pd_day[rows], recur), death_day[rows])
+        efs_event = np.isfinite(efs_day) & (efs_day <= censor_day)
+        patients["efs_day"] = np.where(np.isnan(efs_day), np.nan, np.minimum(efs_day, censor_day))
+        patients["efs_event"] = efs_event
 
     arm_stats, comp_stats = _statistics(spec, patients, arm_names, reps)
     rep0 = np.flatnonzero(replicate == 0)
@@ -334,53 +356,61 @@ def run_trial(
 
 
 def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
-    """Per-replicate arm statistics and comparisons (ITT and subgroups)."""
+    """Per-replicate arm statistics and comparisons (ITT and subgroups).
+
+    Patients are stored replicate by replicate, so each replicate is a contiguous slice."""
     arm_rows, comp_rows = [], []
-    rep = patients["replicate"].to_numpy()
-    arm = patients["arm"].to_numpy()
-    os_m = patients["os_day"].to_numpy() / DAYS_PER_MONTH
-    os_e = patients["os_event"].to_numpy()
-    pfs_m = patients["pfs_day"].to_numpy() / DAYS_PER_MONTH
-    pfs_e = patients["pfs_event"].to_numpy()
-    resp = patients["responder"].to_numpy()
-    pcr = patients["pcr"].to_numpy() if "pcr" in patients else None
-    groups = [("ITT", np.ones(len(patients), dtype=bool))]
+    n_per = len(patients) // reps
+    arm_all = patients["arm"].to_numpy()
+    cols = {
+        "OS": (patients["os_day"].to_numpy() / DAYS_PER_MONTH, patients["os_event"].to_numpy()),
+        "PFS": (patients["pfs_day"].to_numpy() / DAYS_PER_MONTH, patients["pfs_event"].to_numpy()),
+    }
+    if "efs_day" in patients and patients["efs_day"].notna().any():
+        cols["EFS"] = (patients["efs_day"].to_numpy() / DAYS_PER_MONTH, patients["efs_event"].to_numpy())
+    resp_all = patients["responder"].to_numpy()
+    pcr_all = patients["pcr"].to_numpy() if "pcr" in patients else None
+    group_masks = [("ITT", np.ones(len(patients), dtype=bool))]
     for sg in spec.subgroups or []:
-        groups.append((sg.name, subgroup_mask(patients, dict(sg.where))))
-    endpoints = {"OS": (os_m, os_e), "PFS": (pfs_m, pfs_e)}
+        group_masks.append((sg.name, subgroup_mask(patients, dict(sg.where))))
     for r in range(reps):
-        in_r = rep == r
-        for gname, gmask in groups:
-            base = in_r & gmask
+        sl = slice(r * n_per, (r + 1) * n_per)
+        arm = arm_all[sl]
+        resp = resp_all[sl]
+        pcr = pcr_all[sl] if pcr_all is not None else None
+        eps = {ep: (t[sl], e[sl]) for ep, (t, e) in cols.items()}
+        for gname, gmask_all in group_masks:
+            gmask = gmask_all[sl]
             for a in arm_names:
-                m = base & (arm == a)
+                m = gmask & (arm == a)
                 if not m.any():
                     continue
                 stats = {"n": float(m.sum())}
-                for ep, (t, e) in endpoints.items():
-                    med, marks = _km_median_and_landmarks(t[m], e[m])
+                for ep, (t, e) in eps.items():
+                    ok = np.isfinite(t[m])
+                    med, marks = _km_median_and_landmarks(t[m][ok], e[m][ok])
                     stats[f"median_{ep.lower()}_months"] = med
-                    if ep == "OS":
-                        for mo, v in marks.items():
-                            stats[f"os_{mo}mo_percent"] = v
-                    else:
-                        for mo, v in marks.items():
-                            stats[f"pfs_{mo}mo_percent"] = v
+                    for mo, v in marks.items():
+                        stats[f"{ep.lower()}_{mo}mo_percent"] = v
                 stats["orr_percent"] = 100.0 * float(resp[m].mean())
                 if pcr is not None:
                     stats["pcr_percent"] = 100.0 * float(pcr[m].mean())
+                if "EFS" in eps:
+                    stats["efs_event_percent"] = 100.0 * float(eps["EFS"][1][m].mean())
                 for key, v in stats.items():
                     arm_rows.append((r, a, gname, key, v))
             for comp in spec.comparisons:
-                me, mc = base & (arm == comp.experimental), base & (arm == comp.control)
+                me, mc = gmask & (arm == comp.experimental), gmask & (arm == comp.control)
                 if me.sum() < 2 or mc.sum() < 2:
                     continue
                 both = me | mc
                 grp = me[both].astype(float)
                 for ep in comp.endpoints:
-                    if ep not in endpoints:
+                    if ep not in eps:
                         continue
-                    t, e = endpoints[ep]
+                    t, e = eps[ep]
+                    both = both & np.isfinite(t)
+                    grp = me[both].astype(float)
                     if e[both].sum() < 2:
                         continue
                     hr = cox_hr_fast(t[both], e[both], grp)

@@ -99,21 +99,23 @@ def primary_calls(result: TrialResult) -> pd.DataFrame:
     published_met = {}
     if pub is not None:
         for comp in pub.comparisons or []:
-            if comp.primary_endpoint_met is not None and (comp.subgroup in (None, "ITT")):
-                published_met[(comp.experimental, comp.control, comp.endpoint)] = comp.primary_endpoint_met
+            if comp.primary_endpoint_met is not None:
+                published_met.setdefault((comp.experimental, comp.control, comp.endpoint),
+                                         comp.primary_endpoint_met)
     rows = []
     primaries = set(spec.primary_endpoints or [])
     for comp in spec.comparisons:
         for ep in comp.endpoints:
             if ep not in ("OS", "PFS", "EFS") or (primaries and ep not in primaries):
                 continue
-            p = success_probability(result, comp.experimental, comp.control, ep)
+            sub = getattr(comp, "primary_subgroup", None) or "ITT"
+            p = success_probability(result, comp.experimental, comp.control, ep, sub)
             met = published_met.get((comp.experimental, comp.control, ep))
             rows.append({
-                "comparison": f"{comp.experimental} vs {comp.control}", "endpoint": ep,
+                "comparison": f"{comp.experimental} vs {comp.control}", "endpoint": ep, "subgroup": sub,
                 "p_success": p, "simulated_call": bool(p > 0.5) if np.isfinite(p) else None,
                 "published_call": met,
                 "agrees": (bool(p > 0.5) == bool(met)) if (met is not None and np.isfinite(p)) else None,
             })
-    return pd.DataFrame(rows, columns=["comparison", "endpoint", "p_success", "simulated_call",
+    return pd.DataFrame(rows, columns=["comparison", "endpoint", "subgroup", "p_success", "simulated_call",
                                        "published_call", "agrees"])

@@ -40,6 +40,8 @@ class SurvivalParameters:
     beta_post_progression: float
     background_mortality_per_year: float
     new_lesion_exponent: float
+    recurrence_per_month_at_1e6_cells: float
+    recurrence_exponent: float
 
 
 @lru_cache(maxsize=None)
