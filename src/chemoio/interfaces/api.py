@@ -20,7 +20,12 @@ import numpy as np
 from chemoio.engine.cohort import DEFAULT_OBSERVABLES, CohortResult, run_simulation
 from chemoio.engine.inputs import build_input
 from chemoio.errors import ChemoioInputError
-from chemoio.model.parameters import assemble_params, load_parameter_set, shipped_parameter_set
+from chemoio.model.parameters import (
+    assemble_params,
+    index_of,
+    load_parameter_set,
+    shipped_parameter_set,
+)
 from chemoio.regimens import Regimen, resolve_regimen
 
 if TYPE_CHECKING:
@@ -70,7 +75,13 @@ def simulate(
 
     reg = regimen if isinstance(regimen, Regimen) else resolve_regimen(str(regimen))
     vp = patients if patients is not None else sample_patients(tumor, int(n), int(seed), selection=selection)
-    params = assemble_params(vp.params, resolve_parameters(parameters))
+    from chemoio.population import get_tumor_type
+
+    overrides = resolve_parameters(parameters)
+    params = assemble_params(vp.params, {**get_tumor_type(vp.tumor).shared_overrides, **overrides})
+    growth_scale = overrides.get(f"growth_scale.{vp.tumor}")
+    if growth_scale is not None:
+        params[:, index_of("growth_per_day")] *= float(growth_scale)
     cov = vp.covariates
     sim, table = build_input(
         reg,

@@ -268,6 +268,91 @@ def trial_schema() -> None:
     print(json.dumps(spec_json_schema(), indent=2))
 
 
+@app.command()
+def calibrate(
+    out: Path = typer.Option(Path("src/chemoio/model/data/calibrated.yaml"), "--out", "-o",
+                             help="Parameter-set YAML to write (the default is the set shipped with chemoio)."),
+    seed: int = typer.Option(2026, "--seed", help="Seed of the virtual trials (common random numbers)."),
+    budget_a: int = typer.Option(80, "--budget-a", help="Evaluations for stage A (tumour response; each re-simulates)."),
+    budget_b: int = typer.Option(200, "--budget-b", help="Evaluations for stage B (survival link; cheap)."),
+    exclude: Optional[str] = typer.Option(None, "--exclude", help="Comma-separated spec names to leave out."),
+    start: Optional[Path] = typer.Option(None, "--start", help="Start from this parameter set instead of the priors."),
+) -> None:
+    """Fit population-level parameters to the calibration trials (docs/calibration.md)."""
+    from chemoio.calibration.fit import Calibration, write_parameter_set
+    from chemoio.model.parameters import load_parameter_set
+
+    excl = tuple(e.strip() for e in exclude.split(",")) if exclude else ()
+    base = load_parameter_set(start) if start else None
+    cal = Calibration(exclude=excl, seed=seed, base=base, log=lambda m: err_console.print(f"[dim]{m}"))
+    console.print(f"calibrating {len(cal.free_a)} + {len(cal.free_b)} parameters to {len(cal.targets)} "
+                  f"targets of {len(cal.specs)} trials (fit arms only)")
+    res = cal.run(budget_a=budget_a, budget_b=budget_b)
+    cmd = "chemoio calibrate " + " ".join(sys.argv[2:])
+    path = write_parameter_set(res, out, cmd.strip())
+    res.residuals.to_csv(path.with_suffix(".residuals.csv"), index=False)
+    t = Table(title="calibrated parameters")
+    t.add_column("parameter")
+    t.add_column("value")
+    for k, v in sorted(res.parameters.items()):
+        t.add_row(k, f"{v:.4g}")
+    console.print(t)
+    console.print(f"stage A cost {res.stage_a_cost:.2f}, stage B cost {res.stage_b_cost:.2f}, "
+                  f"{res.n_evaluations} evaluations, {res.wall_s:.0f} s; wrote {path}")
+
+
+@app.command()
+def validate(
+    replicates: int = typer.Option(20, "--replicates", "-R", help="Replicate trials per spec."),
+    parameters: Optional[Path] = typer.Option(None, "--parameters", help="Parameter set (default: shipped)."),
+    split: bool = typer.Option(False, "--split", help="Leave-one-trial-out: recalibrate without each trial, predict it."),
+    out: Path = typer.Option(Path("out/validation"), "--out", "-o", help="Output folder."),
+) -> None:
+    """Simulated vs published for every calibration trial; with --split, leave-one-trial-out."""
+    from chemoio.calibration.validate import validate as run_validate
+    from chemoio.calibration.validate import validate_split
+    from chemoio.model.parameters import load_parameter_set
+
+    log = lambda m: err_console.print(f"[dim]{m}")  # noqa: E731
+    if split:
+        res = validate_split(replicates=replicates, log=log)
+    else:
+        params = load_parameter_set(parameters) if parameters else None
+        res = run_validate(params, replicates=replicates, log=log)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "validation_split" if split else "validation"
+    res.table.to_csv(out / f"{name}.csv", index=False)
+    res.calls.to_csv(out / f"{name}_calls.csv", index=False)
+    t = Table(title="chemoio validate" + (" --split (leave-one-trial-out)" if split else ""))
+    for col in ("trial", "arm / comparison", "subgroup", "endpoint", "role", "published (95% CI)",
+                "simulated (median, 95% interval)", "inside?"):
+        t.add_column(col, overflow="fold")
+    for _, r in res.table.iterrows():
+        pub = f"{r.published:.2f}" + (f" ({r.pub_low:.2f}-{r.pub_high:.2f})" if np.isfinite(r.pub_low) else "")
+        sim = f"{r.sim_median:.2f} ({r.sim_low:.2f}-{r.sim_high:.2f})" if np.isfinite(r.sim_median) else "-"
+        mark = {True: "[green]yes", False: "[red]no"}.get(r.inside, "-")
+        t.add_row(r.trial, r.arm, r.subgroup, r.endpoint, r.role, pub, sim, mark)
+    console.print(t)
+    if len(res.calls):
+        ct = Table(title="primary-endpoint calls")
+        for col in ("trial", "comparison", "endpoint", "subgroup", "P(success)", "simulated", "published"):
+            ct.add_column(col)
+        for _, r in res.calls.iterrows():
+            ct.add_row(r.trial, r.comparison, r.endpoint, r.subgroup, f"{r.p_success:.2f}",
+                       "met" if r.simulated_call else "not met",
+                       {True: "met", False: "not met"}.get(r.published_call, "-"))
+        console.print(ct)
+    s = res.summary
+    console.print(f"summary: published numbers inside: {s['inside_all']} (fit {s['inside_fit']}, "
+                  f"predicted {s['inside_predict']}); HRs inside: {s['hr_inside']}; "
+                  f"primary-endpoint calls right: {s['calls_right']}")
+    (out / f"{name}_summary.json").write_text(json.dumps(s, indent=2))
+    console.print(f"[dim]{DISCLAIMER}")
+
+
+from chemoio.interfaces import cli_runs  # noqa: E402,F401  (run-cohort, runs, query)
+
+
 def main() -> None:
     """Entry point: run the app, turning user errors into one clear line (exit status 2)."""
     try:

@@ -163,7 +163,14 @@ class _Sim:
         return res.values
 
 
-def run_trial(
+def run_trial(spec, *, parameters: dict[str, float] | None = None, **kwargs) -> TrialResult:
+    """Simulate ``replicates`` copies of the trial described by ``spec`` (a TrialSpec) and
+    compute every endpoint. Keyword arguments as :func:`simulate_trial`."""
+    state = simulate_trial(spec, parameters=parameters, **kwargs)
+    return finish_trial(state)
+
+
+def simulate_trial(
     spec,
     *,
     replicates: int | None = None,
@@ -178,7 +185,10 @@ def run_trial(
     """Simulate ``replicates`` copies of the trial described by ``spec`` (a TrialSpec).
 
     ``arms`` restricts the run to some arms (e.g. the control and monotherapy arms during
-    calibration); ``n_scale`` multiplies the arm sizes (e.g. larger virtual arms)."""
+    calibration); ``n_scale`` multiplies the arm sizes (e.g. larger virtual arms).
+
+    Returns the simulated state (trajectories, scans, progression) that
+    :func:`finish_trial` turns into endpoints; survival-link parameters act only there."""
     import time
 
     t_start = time.perf_counter()
@@ -201,7 +211,9 @@ def run_trial(
     total = n_per * reps
     vp = sample_patients(tumor, total, seed, selection=dict(spec.population.selection or {}))
     cov = vp.covariates.reset_index(drop=True)
-    params = assemble_params(vp.params, model_over)
+    from chemoio.population import get_tumor_type
+
+    params = assemble_params(vp.params, {**get_tumor_type(tumor).shared_overrides, **model_over})
     growth_scale = float(params_all.get(f"growth_scale.{tumor}", 1.0))
     params[:, PARAM_ORDER.index("growth_per_day")] *= growth_scale
 
@@ -279,6 +291,36 @@ def run_trial(
             vals = sim.pass2(table, sub, prog, stop, x_reg, x_start)
             sld[sub] = vals[:, 0, :]
 
+    return dict(
+        spec=spec, arm_specs=arm_specs, arm_names=arm_names, arm_idx=arm_idx, replicate=replicate,
+        reps=reps, n_per=n_per, total=total, cov=cov, tumor=tumor, sp=sp, grid=grid,
+        visit_day=visit_day, sld=sld, cells=cells, tables=tables, surgery=surgery,
+        entry_day=entry_day, censor_day=censor_day, e_death=e_death, e_lesion=e_lesion,
+        u_cross=u_cross, measured=measured, baseline=baseline, nl_day=nl_day, codes=codes,
+        pd_day=pd_day, seed=seed, rtol=rtol, parameters=parameters, t_start=t_start,
+        params_all=params_all,
+        failures=sim.failures,
+    )
+
+
+def finish_trial(state: dict, survival: dict[str, float] | None = None) -> TrialResult:
+    """Endpoints from a simulated trial: death from the tumour-linked hazard, censoring,
+    PFS/OS/ORR/pCR/EFS per patient, and per-replicate statistics. ``survival`` overrides
+    survival-link parameters (``survival.*`` keys) without re-simulating the tumours."""
+    import time
+
+    st = state
+    spec, arm_specs, arm_names, arm_idx = st["spec"], st["arm_specs"], st["arm_names"], st["arm_idx"]
+    replicate, reps, n_per, total = st["replicate"], st["reps"], st["n_per"], st["total"]
+    cov, grid, visit_day, sld, cells = st["cov"], st["grid"], st["visit_day"], st["sld"], st["cells"]
+    tables, surgery, entry_day, censor_day = st["tables"], st["surgery"], st["entry_day"], st["censor_day"]
+    e_death, e_lesion, u_cross, measured = st["e_death"], st["e_lesion"], st["u_cross"], st["measured"]
+    baseline, nl_day, codes, pd_day = st["baseline"], st["nl_day"], st["codes"], st["pd_day"]
+    sp = st["sp"]
+    if survival:
+        base = dict(st["params_all"])
+        base.update(survival)
+        sp = survival_parameters(st["tumor"], _split_parameters(base)[1])
     crossed = np.zeros(total, dtype=bool)
     for rows, _, arm in tables:
         if arm.crossover is not None:
@@ -349,9 +391,9 @@ def run_trial(
         spec=spec, patients=patients, visit_day=visit_day, visit_codes=codes,
         visit_sld=np.where(alive_at_visit, measured, np.nan), grid_day=grid, sld=sld[rep0],
         sld_rows=rep0, arm_stats=arm_stats, comparison_stats=comp_stats,
-        wall_s=time.perf_counter() - t_start, solver_failures=sim.failures,
-        settings={"replicates": reps, "seed": seed, "rtol": rtol, "n_per_trial": n_per,
-                  "parameters": "shipped" if parameters is None else "user"},
+        wall_s=time.perf_counter() - st["t_start"], solver_failures=st["failures"],
+        settings={"replicates": reps, "seed": st["seed"], "rtol": st["rtol"], "n_per_trial": n_per,
+                  "parameters": "shipped" if st["parameters"] is None else "user"},
     )
 
 

@@ -1,0 +1,1 @@
+"""Calibration to the published trials and validation against them."""

@@ -1,0 +1,140 @@
+"""Calibration targets: the published numbers of the shipped trial specs.
+
+The specs' ``published`` blocks are transcribed from the project's calibration set (the
+calibration trials' file). Each number becomes a :class:`Target` with a transform (log for
+medians and hazard ratios, logit for percentages) and an uncertainty on that scale taken
+from its 95 % CI (or a default when the publication gives none).
+
+Role of a target:
+* ``fit`` - arms whose regimen is chemotherapy alone or a single checkpoint inhibitor,
+  and comparisons between such arms;
+* ``predict`` - anything involving a combination arm (chemotherapy + ICI, or two ICIs):
+  never fitted, predicted by the mechanism.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from chemoio.trial import list_specs, load_spec
+
+ARM_STATISTICS = (
+    "orr_percent", "median_pfs_months", "median_os_months", "pcr_percent", "efs_event_percent",
+    "os_12mo_percent", "os_24mo_percent", "os_36mo_percent", "os_60mo_percent",
+    "pfs_12mo_percent",
+)
+TRAJECTORY_KEYS = ("orr_percent", "median_pfs_months", "pcr_percent", "pfs_12mo_percent", "HR PFS")
+Z95 = 1.959964
+DEFAULT_SIGMA = {"log": 0.15, "logit": 0.25}
+DISCREPANCY = 0.10  # model-discrepancy floor added in quadrature on the transformed scale
+
+
+@dataclass(frozen=True)
+class Target:
+    spec: str
+    trial_id: str
+    kind: str  # "arm" or "hr"
+    arm: str  # arm name, or "exp vs ctl"
+    subgroup: str  # "ITT" or a subgroup name
+    key: str  # statistic (arm) or "HR OS"/"HR PFS"/"HR EFS"
+    value: float
+    ci: tuple[float, float] | None
+    role: str  # "fit" or "predict"
+
+    @property
+    def transform(self) -> str:
+        return "logit" if self.key.endswith("_percent") else "log"
+
+    @property
+    def stage(self) -> str:
+        """'trajectory' targets inform tumour-response parameters, 'survival' the OS link."""
+        return "trajectory" if self.key in TRAJECTORY_KEYS else "survival"
+
+    def t(self, x: float) -> float:
+        return _transform(self.transform, x)
+
+    @property
+    def sigma(self) -> float:
+        if self.ci is not None and self.ci[0] is not None and self.ci[1] is not None:
+            lo, hi = self.t(self.ci[0]), self.t(self.ci[1])
+            s = abs(hi - lo) / (2 * Z95)
+        else:
+            s = DEFAULT_SIGMA[self.transform]
+        return math.sqrt(max(s, 0.02) ** 2 + DISCREPANCY**2)
+
+
+def _transform(kind: str, x: float) -> float:
+    if kind == "log":
+        return math.log(max(float(x), 1e-3))
+    p = min(max(float(x) / 100.0, 0.005), 0.995)
+    return math.log(p / (1.0 - p))
+
+
+def is_combination(arm) -> bool:
+    """True when an arm's regimen(s) combine chemotherapy with an ICI, or two ICIs."""
+    from chemoio.drugs import get_drug
+    from chemoio.regimens import resolve_regimen
+
+    for name in (arm.regimens or {arm.regimen: 1.0}):
+        kinds = [get_drug(d).kind for d in resolve_regimen(name).drugs]
+        icis = {d for d, k in zip(resolve_regimen(name).drugs, kinds) if k != "chemotherapy"}
+        if len(icis) > 1 or (icis and "chemotherapy" in kinds):
+            return True
+    return False
+
+
+def collect_targets(specs: list[str] | None = None) -> list[Target]:
+    """Every usable published number of the shipped specs (or of ``specs``)."""
+    out: list[Target] = []
+    for name in specs or list_specs():
+        spec = load_spec(name)
+        pub = spec.published
+        if pub is None:
+            continue
+        combo = {a.name for a in spec.arms if is_combination(a)}
+
+        def add_arm(arm: str, subgroup: str, values) -> None:
+            for key, pv in (values or {}).items():
+                if key not in ARM_STATISTICS or pv is None or pv.value is None:
+                    continue
+                out.append(Target(name, spec.trial_id, "arm", arm, subgroup, key, float(pv.value),
+                                  tuple(pv.ci) if pv.ci is not None else None,
+                                  "predict" if arm in combo else "fit"))
+
+        for arm, values in (pub.arms or {}).items():
+            add_arm(arm, "ITT", values)
+        for sg, arms in (getattr(pub, "subgroups", None) or {}).items():
+            for arm, values in arms.items():
+                add_arm(arm, sg, values)
+        for comp in pub.comparisons or []:
+            if comp.hr is None or comp.hr.value is None or comp.endpoint not in ("OS", "PFS", "EFS"):
+                continue
+            if comp.hr.ci is not None and getattr(comp.hr, "ci_level", 0.95) not in (None, 0.95):
+                ci = None  # a 99.5 % CI is not a 95 % CI: use the default uncertainty
+            else:
+                ci = tuple(comp.hr.ci) if comp.hr.ci is not None else None
+            role = "predict" if (comp.experimental in combo or comp.control in combo) else "fit"
+            out.append(Target(name, spec.trial_id, "hr", f"{comp.experimental} vs {comp.control}",
+                              comp.subgroup or "ITT", f"HR {comp.endpoint}", float(comp.hr.value), ci, role))
+    return out
+
+
+def simulated_values(target: Target, result) -> np.ndarray:
+    """Per-replicate simulated values of a target from a TrialResult."""
+    if target.kind == "arm":
+        st = result.arm_stats
+        sel = st[(st.arm == target.arm) & (st.subgroup == target.subgroup) & (st.statistic == target.key)]
+        vals = sel.value.to_numpy(dtype=float)
+        if target.key.startswith("median_") and vals.size:
+            # median not reached: use the longest follow-up as a floor (it is at least that)
+            cap = result.spec.follow_up.data_cutoff_months
+            vals = np.where(np.isfinite(vals), vals, cap)
+        return vals
+    exp, ctl = target.arm.split(" vs ")
+    cs = result.comparison_stats
+    sel = cs[(cs.experimental == exp) & (cs.control == ctl) & (cs.subgroup == target.subgroup)
+             & (cs.endpoint == target.key.split()[1])]
+    return sel.hr.to_numpy(dtype=float)

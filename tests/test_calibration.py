@@ -1,0 +1,93 @@
+"""Calibration recovers a known truth; targets and the validation table are right."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from chemoio.calibration.fit import Calibration, write_parameter_set
+from chemoio.calibration.targets import collect_targets, is_combination
+from chemoio.calibration.validate import _rows_for, summarize
+from chemoio.model.parameters import load_parameter_set
+from chemoio.trial import load_spec
+from chemoio.trial.runner import finish_trial, simulate_trial
+
+
+def test_targets_split_fit_and_predicted_arms():
+    targets = collect_targets(["keynote189", "imvigor211"])
+    kn = {(t.arm, t.key): t.role for t in targets if t.spec == "keynote189" and t.subgroup == "ITT"}
+    assert kn[("chemo", "orr_percent")] == "fit"
+    assert kn[("pembro_chemo", "orr_percent")] == "predict"
+    assert kn[("pembro_chemo vs chemo", "HR OS")] == "predict"
+    atezo = [t for t in targets if t.spec == "imvigor211" and t.arm == "atezo"]
+    assert atezo and all(t.role == "fit" for t in atezo)  # ICI monotherapy is fitted
+    spec = load_spec("checkmate067")
+    assert is_combination(spec.arm("nivo_ipi")) and not is_combination(spec.arm("nivo"))
+
+
+def test_sigma_comes_from_the_published_ci():
+    t = next(t for t in collect_targets(["keynote189"]) if t.arm == "chemo" and t.key == "median_pfs_months"
+             and t.subgroup == "ITT")
+    expected = (math.log(5.5) - math.log(4.7)) / (2 * 1.959964)
+    assert t.sigma == pytest.approx(math.sqrt(expected**2 + 0.1**2), rel=1e-6)
+
+
+def _synthetic_targets(truth: dict[str, float]):
+    """Targets whose 'published' values are simulated with known parameters."""
+    spec = load_spec("keynote361")
+    base = [t for t in collect_targets(["keynote361"]) if t.role == "fit" and t.arm == "chemo"
+            and t.key in ("orr_percent", "median_pfs_months", "median_os_months")]
+    res = finish_trial(simulate_trial(spec, replicates=1, seed=11, parameters=truth, arms=["chemo"], n_scale=0.6))
+    from chemoio.calibration.targets import simulated_values
+
+    out = []
+    for t in base:
+        v = float(np.median(simulated_values(t, res)))
+        out.append(dataclasses.replace(t, value=v, ci=(v * 0.9, v * 1.1)))
+    return out
+
+
+WEAK_IMMUNITY = {"priming_rate_cells_per_day": 1e8}
+
+
+def test_calibration_recovers_a_known_synthetic_truth():
+    truth = {**WEAK_IMMUNITY, "chemo_potency_scale": 0.5, "survival.urothelial.weibull_scale_months": 20.0}
+    targets = _synthetic_targets(truth)
+    cal = Calibration(targets=targets, seed=11, n_scale=0.6, base=dict(WEAK_IMMUNITY),
+                      free_a=["chemo_potency_scale"], free_b=["survival.urothelial.weibull_scale_months"])
+    res = cal.run(budget_a=25, budget_b=40)
+    assert res.parameters["chemo_potency_scale"] == pytest.approx(0.5, rel=0.15)
+    assert res.parameters["survival.urothelial.weibull_scale_months"] == pytest.approx(20.0, rel=0.15)
+    assert np.all(np.abs(res.residuals.z) < 1.0)
+
+
+def test_parameter_set_round_trip(tmp_path):
+    from chemoio.calibration.fit import CalibrationResult
+    import pandas as pd
+
+    res = CalibrationResult({"chemo_potency_scale": 0.7, "survival.beta_size": 0.9, "growth_scale.urothelial": 1.2},
+                            pd.DataFrame(), 1.0, 2.0, 10, 3.0, {"seed": 5, "specs": ["keynote361"]})
+    path = write_parameter_set(res, tmp_path / "set.yaml", "chemoio calibrate --seed 5")
+    loaded = load_parameter_set(path)
+    assert loaded == {"chemo_potency_scale": 0.7, "growth_scale.urothelial": 1.2, "survival.beta_size": 0.9}
+    text = path.read_text()
+    assert "chemoio calibrate --seed 5" in text and "data_version" in text and "seed: 5" in text
+
+
+def test_validation_rows_and_summary():
+    spec = load_spec("keynote361")
+    from chemoio.trial.runner import run_trial
+
+    res = run_trial(spec, replicates=2, n_scale=0.3)
+    rows = _rows_for("keynote361", res, collect_targets(["keynote361"]))
+    assert {r["endpoint"] for r in rows} >= {"orr_percent", "median_pfs_months", "HR OS"}
+    for r in rows:
+        if r["inside"] is not None and np.isfinite(r["pub_low"]):
+            assert r["inside"] == (r["pub_low"] <= r["sim_median"] <= r["pub_high"])
+    import pandas as pd
+
+    s = summarize(pd.DataFrame(rows), pd.DataFrame({"agrees": [True, False, None]}))
+    assert s["calls_right"] == "1/2"
