@@ -72,7 +72,7 @@ def test_engine_agrees_with_scipy_reference():
     sim = typical_input(KN189, rows, days=182, observables=("sld_mm", "effector_t", "treg"))
     fast = run(sim)
     for i in range(len(rows)):
-        ref = simulate_patient(sim, i, method="LSODA", rtol=1e-10, atol=1e-12)
+        ref = simulate_patient(sim, i, method="DOP853", rtol=1e-10, atol=1e-12)
         assert np.allclose(fast.values[i], ref, rtol=1e-4, atol=0), i
 
 

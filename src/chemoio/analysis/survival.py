@@ -297,10 +297,12 @@ def cox_hr(
 def _wald(b: float, se: float, alpha: float, converged: bool) -> HRResult:
     z = stats.norm.ppf(1 - alpha / 2)
     p = float(2 * stats.norm.sf(abs(b / se))) if se > 0 and np.isfinite(se) else float("nan")
+    with np.errstate(over="ignore"):  # a near-empty arm gives an infinite upper bound
+        lo, hi, hr = np.exp(b - z * se), np.exp(b + z * se), np.exp(b)
     return HRResult(
-        hr=float(np.exp(b)),
-        ci_low=float(np.exp(b - z * se)),
-        ci_high=float(np.exp(b + z * se)),
+        hr=float(hr),
+        ci_low=float(lo),
+        ci_high=float(hi),
         p=p,
         log_hr=b,
         se=se,

@@ -30,7 +30,12 @@ def _full_rhs(t, z, p, aux, kinds, sp, u):
     drive = np.zeros(eq.N_DRIVE)
     _drive(p, kinds, sp, xa, xb, drive)
     dz = np.empty_like(z)
-    _rhs(y, dz[:n], p, aux, drive)
+    try:
+        _rhs(y, dz[:n], p, aux, drive)
+    except OverflowError:
+        # a trial stage far outside the solution (the compiled code gets inf and rejects
+        # the step); a huge derivative makes scipy reject it too
+        return np.full_like(z, 1e300)
     for s in range(n_slots):
         dz[n + s] = sp[s, eq.S_A11] * xa[s] + sp[s, eq.S_A12] * xb[s] + u[s]
         dz[n + n_slots + s] = (

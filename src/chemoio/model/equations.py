@@ -29,6 +29,10 @@ from numba import njit
 
 from chemoio import _jit_cache  # noqa: F401  (cache keyed by this file's source)
 
+# Floating-point licences for the compiled code: reassociation, contraction, fast
+# reciprocals and math functions; never 'no NaN/inf' (non-finite states must be detected).
+_FASTMATH = {"reassoc", "contract", "arcp", "afn", "nsz"}
+
 # ----------------------------------------------------------------------------------------
 # Parameter order. The engine receives a (n_patients, N_PARAMS) matrix in this order.
 # (Kept here, beside the code that reads it, so a compiled cache can never disagree.)
@@ -120,7 +124,7 @@ LN_EXTINCT = math.log(1e-2)
 # ========================================================================================
 # 1. Linear drug subsystem (exact solution)
 # ========================================================================================
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def lin2_at(sp, xa, xb, u, dt):
     r"""State of the linear 2-state drug system after ``dt`` days.
 
@@ -165,7 +169,7 @@ def lin2_at(sp, xa, xb, u, dt):
     return ssa + m11 * da + m12 * db, ssb + m21 * da + m22 * db
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def pk_rhs(sp, xa, xb, u):
     """Right-hand side of the same linear drug system (used by reference solvers/tests)."""
     return (
@@ -177,7 +181,7 @@ def pk_rhs(sp, xa, xb, u):
 # ========================================================================================
 # 1.3 Drive: what the drugs do to the biology at one instant
 # ========================================================================================
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def drug_drive(p, slot_kind, sp, xa, xb, drive):
     r"""Fill ``drive`` from the drug states ``xa, xb`` (one entry per slot).
 
@@ -236,7 +240,7 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
 # ========================================================================================
 # 2. Tumour-immune ODE
 # ========================================================================================
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1):
     r"""PD-1 engagement (section 2.6):
     :math:`B = (P + \theta_{IC}\phi_I)(1-RO_{L})(1-RO_{1}) + \theta_{L2}(1-RO_{1})`,
@@ -248,26 +252,26 @@ def _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1):
     return b * b / (b * b + b50 * b50)
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _phi_ifn(p, te, tx):
     """IFN-gamma signal, quasi-steady (section 2.6): phi_I = T/(T + K_I), T = T_E + 0.3 T_X."""
     t = te + 0.3 * tx
     return t / (t + p[P_KI])
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _mhc_factor(p, h):
     """MHC-I factor m(H) = H (1 + K_H)/(H + K_H); equals 1 at baseline H = 1."""
     return h * (1.0 + p[P_KH]) / (h + p[P_KH])
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _tumour_volume_mL(p, cells, dead, te, tx):
     """V = [(C + D) v_c + (T_E + T_X) v_T] / packing  (section 2.1)."""
     return ((cells + dead) * p[P_VC] + (te + tx) * p[P_VT]) / p[P_PACK]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def kill_rate(p, cells, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
     r"""CD8 kill rate per tumour cell (1/day), section 2.5:
 
@@ -287,7 +291,7 @@ def kill_rate(p, cells, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
     )
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _pdl1(p, aux, phi_i, drive):
     r"""Tumour PD-L1, quasi-steady (turnover 1/day, section 2.6):
     :math:`P = P_0\frac{1+r_I\phi_I}{1+r_I\phi_{I,0}} + \pi_{max}Y_{pdl1}`."""
@@ -296,7 +300,7 @@ def _pdl1(p, aux, phi_i, drive):
     ] * drive[DR_Y_PDL1]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _antigen(p, cs, cr, kill, drive):
     r"""Antigen/DAMP signal G, quasi-steady (decay 2/day, section 2.3), cells/day-equivalents:
     :math:`G = [\sum_d f_{ICD,d}E_d(C_s+\rho_dC_r) + (f_T k_{kill} + f_0\delta_0)C]/k_G`."""
@@ -307,7 +311,7 @@ def _antigen(p, cs, cr, kill, drive):
     ) / p[P_KG]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _mhc1(p, aux, phi_i, drive):
     r"""MHC-I level relative to diagnosis, quasi-steady (surface turnover of hours;
     section 2.6): :math:`H = \frac{1+h_I\phi_I}{1+h_I\phi_{I,0}} + \eta_{max}Y_{mhc}`."""
@@ -316,7 +320,7 @@ def _mhc1(p, aux, phi_i, drive):
     ]
 
 
-@njit(cache=True, inline="always", error_model="numpy")
+@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
 def _mature_dc(p, g):
     r"""Mature antigen-loaded DC fraction in the draining node, quasi-steady (maturation
     1.5/day and DC turnover 0.3/day are fast against clonal expansion, section 2.3):
@@ -325,7 +329,7 @@ def _mature_dc(p, g):
     return m / (m + p[P_KDCD])
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def rhs(y, dy, p, aux, drive):
     r"""Time derivative of the 10 tumour-immune states (sections 2.1-2.8).
 
@@ -433,7 +437,7 @@ def rhs(y, dy, p, aux, drive):
 # ========================================================================================
 # 3. State at diagnosis
 # ========================================================================================
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def initial_state(p, y, aux):
     r"""Quasi-steady immune state at diagnosis for the patient's tumour size (section 3).
 
@@ -499,7 +503,7 @@ def initial_state(p, y, aux):
 # ========================================================================================
 # 4. Observables
 # ========================================================================================
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
 def observable(k, y, p, aux, drive):
     """Value of observable ``k`` (index into OBSERVABLES) at state ``y``."""
     cs = math.exp(y[Y_LNCS])
