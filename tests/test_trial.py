@@ -102,3 +102,18 @@ def test_outputs_report_and_adam(kn189, tmp_path):
     assert (tmp_path / "adam" / "adsl.parquet").exists() and (tmp_path / "adam" / "adrs.csv").exists()
     calls = primary_calls(res)
     assert set(calls.endpoint) == {"OS", "PFS"}
+
+
+def test_comparisons_are_stratified_as_the_spec_says(kn189):
+    from chemoio.trial.runner import _strata_codes
+
+    spec, res = kn189
+    comp = spec.comparisons[0]
+    assert list(comp.stratify_by) == ["tps_ge1", "regimen_choice"]
+    codes = _strata_codes(spec, res.patients, comp.stratify_by)
+    assert set(np.unique(codes)) == {0, 1, 2, 3}  # TPS >=1 yes/no x carboplatin/cisplatin
+    tps_ge1 = (res.patients.pdl1_tps >= 1).to_numpy()
+    # a stratum never mixes TPS categories or platinum choices
+    for c in np.unique(codes):
+        m = codes == c
+        assert len(set(tps_ge1[m])) == 1 and res.patients.regimen_choice[m].nunique() == 1

@@ -13,7 +13,8 @@ For each of ``replicates`` trials of the spec's size (all simulated in one batch
    data cut-off (entry-dependent) and dropout; PFS/OS/ORR (and pCR/EFS when the arm has
    surgery) per patient;
 5. per replicate: Kaplan-Meier medians, landmark rates, ORR, Cox HR (Efron) with 95 % CI
-   and log-rank p for every comparison and subgroup.
+   and log-rank p for every comparison and subgroup, stratified by the comparison's
+   ``stratify_by`` factors (subgroups, covariates, the investigator's regimen choice).
 
 Outcomes come from the mechanism only; the spec gives the trial's design.
 """
@@ -248,6 +249,7 @@ def simulate_trial(
     sld = np.empty((total, grid.size))
     cells = np.empty((total, grid.size)) if surgery else None
     tables: list[tuple] = []  # (rows, table, arm_spec)
+    regimen_choice = np.full(total, "", dtype=object)
     for k, arm in enumerate(arm_specs):
         rows_arm = np.flatnonzero(arm_idx == k)
         mixture = arm.regimens or {arm.regimen: 1.0}
@@ -259,6 +261,8 @@ def simulate_trial(
             if rows.size == 0:
                 continue
             reg = resolve_regimen(reg_name)
+            # the investigator's choice within a mixture (e.g. "carbo"/"cis"), a stratum
+            regimen_choice[rows] = reg_name.rsplit("_", 1)[-1] if len(names) > 1 else "single"
             vals, table = sim.pass1(reg, rows)
             sld[rows] = vals[:, 0, :]
             if cells is not None:
@@ -298,7 +302,7 @@ def simulate_trial(
         entry_day=entry_day, censor_day=censor_day, e_death=e_death, e_lesion=e_lesion,
         u_cross=u_cross, measured=measured, baseline=baseline, nl_day=nl_day, codes=codes,
         pd_day=pd_day, seed=seed, rtol=rtol, parameters=parameters, t_start=t_start,
-        params_all=params_all,
+        params_all=params_all, regimen_choice=regimen_choice,
         failures=sim.failures,
     )
 
@@ -359,6 +363,7 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     patients["responder"] = responder
     patients["best_pct_change"] = best_pct
     patients["crossover"] = crossed
+    patients["regimen_choice"] = st["regimen_choice"]
     if surgery:
         pcr = np.zeros(total, dtype=bool)
         for k, arm in enumerate(arm_specs):
@@ -397,6 +402,26 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     )
 
 
+def _strata_codes(spec, patients: pd.DataFrame, factors) -> np.ndarray | None:
+    """Integer stratum per patient from a comparison's ``stratify_by`` (subgroup names,
+    covariates, or ``regimen_choice``); None when unstratified."""
+    if not factors:
+        return None
+    cols = []
+    subgroups = {sg.name: dict(sg.where) for sg in spec.subgroups or []}
+    for f in factors:
+        if f in subgroups:
+            cols.append(subgroup_mask(patients, subgroups[f]).astype(int).astype(str))
+        elif f in patients:
+            cols.append(patients[f].astype(str).to_numpy())
+    if not cols:
+        return None
+    key = cols[0].astype(object)
+    for c in cols[1:]:
+        key = key + "|" + c.astype(object)
+    return pd.factorize(key)[0]
+
+
 def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
     """Per-replicate arm statistics and comparisons (ITT and subgroups).
 
@@ -415,6 +440,7 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
     group_masks = [("ITT", np.ones(len(patients), dtype=bool))]
     for sg in spec.subgroups or []:
         group_masks.append((sg.name, subgroup_mask(patients, dict(sg.where))))
+    strata_all = {id(c): _strata_codes(spec, patients, c.stratify_by) for c in spec.comparisons}
     for r in range(reps):
         sl = slice(r * n_per, (r + 1) * n_per)
         arm = arm_all[sl]
@@ -455,8 +481,10 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
                     grp = me[both].astype(float)
                     if e[both].sum() < 2:
                         continue
-                    hr = cox_hr_fast(t[both], e[both], grp)
-                    lr = logrank_fast(t[both], e[both], grp)
+                    strata = strata_all[id(comp)]
+                    st_b = None if strata is None else strata[sl][both]
+                    hr = cox_hr_fast(t[both], e[both], grp, strata=st_b)
+                    lr = logrank_fast(t[both], e[both], grp, strata=st_b)
                     comp_rows.append((r, comp.experimental, comp.control, gname, ep, hr.hr,
                                       hr.ci_low, hr.ci_high, lr.p))
     arm_stats = pd.DataFrame(arm_rows, columns=["replicate", "arm", "subgroup", "statistic", "value"])
