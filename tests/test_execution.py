@@ -46,6 +46,7 @@ def assert_same(a: pd.DataFrame, b: pd.DataFrame) -> None:
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=True)
 
 
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """The cohort computed in one chunk, in this process."""

@@ -24,9 +24,6 @@ from numba import njit, prange
 
 from chemoio.model import equations as eq
 
-# Floating-point licences for the compiled code: reassociation, contraction, fast
-# reciprocals and math functions; never 'no NaN/inf' (non-finite states must be detected).
-_FASTMATH = {"reassoc", "contract", "arcp", "afn", "nsz"}
 
 STATUS_OK, STATUS_MAX_STEPS, STATUS_STEP_UNDERFLOW, STATUS_NONFINITE = 0, 1, 2, 3
 STATUS_TEXT = {
@@ -74,7 +71,7 @@ _ATOL_FLOOR = np.array([1.0, 1.0, 1e3, 1e3, 1e3, 1e3, 1e-3, 1e-3, 1e-3, 1e-3])
 _REL_WEIGHT = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 
 
-@njit(cache=True, error_model="numpy", inline="always", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy", inline="always")
 def _eval(t, y, dy, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive):
     """RHS at time t: drug states from the exact solution since breakpoint tb."""
     for s in range(kinds.size):
@@ -85,7 +82,7 @@ def _eval(t, y, dy, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive):
     eq.rhs(y, dy, p, aux, drive)
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def _record(k_out, t, y, p, aux, kinds, sp, xa0, xb0, u, tb, obs, out, xa, xb, drive):
     for s in range(kinds.size):
         a, b = eq.lin2_at(sp[s], xa0[s], xb0[s], u[s], t - tb)
@@ -101,7 +98,7 @@ def _record(k_out, t, y, p, aux, kinds, sp, xa0, xb0, u, tb, obs, out, xa, xb, d
             out[j, k_out] = eq.observable(o, y, p, aux, drive)
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, h_max,
                  max_steps, out):
     """Integrate one patient; fill ``out`` (n_obs, n_times); return (status, n_steps)."""
@@ -297,7 +294,7 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
                     return STATUS_STEP_UNDERFLOW, steps
 
 
-@njit(cache=True, parallel=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, parallel=True, error_model="numpy")
 def simulate_batch(params, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, h_max,
                    max_steps):
     """All patients of a batch in parallel. Shapes: params (n, P); sp (n, S, W);

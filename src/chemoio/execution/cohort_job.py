@@ -69,6 +69,16 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
     return params
 
 
+def warm_up_kernel() -> None:
+    """Compile (or load) the engine kernel in this process before any worker starts, through
+    the same code path the workers use, so that workers load the cached binary instead of
+    all compiling it at once."""
+    from chemoio.interfaces.api import simulate
+
+    simulate("pembrolizumab 200 mg q3w; carboplatin AUC5 q3w", "nsclc_nonsquamous", n=2, seed=0,
+             days=14.0, observables=("sld_mm",))
+
+
 def simulate_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
     """Sample the chunk's patients and simulate them; return the long table as columns:
     ID (global index + 1), TIME (days), one column per observable, status (0 = solved)."""
@@ -363,6 +373,7 @@ def run_cohort(
         attempt.update(desc)
         store.save()
         if pending:
+            warm_up_kernel()
             tasks = ((cid, _task(store.chunks[cid], regimens, spec, param_values)) for cid in pending)
             for chunk_id, cols in executor.map_chunks(simulate_chunk, tasks):
                 store.write_shard(chunk_id, _to_table(cols))

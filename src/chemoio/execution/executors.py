@@ -37,7 +37,10 @@ from chemoio.errors import ChemoioInputError, suggest
 ChunkSpec = tuple[Any, Any]  # (chunk_id, payload)
 
 SCHEDULER_TIMEOUT_S = 5.0
-_THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# NUMBA_NUM_THREADS is deliberately absent: numba is already imported when the initializer
+# runs, and a compile re-reads the variable; changing it then ("currently have 1, trying to
+# set 2") kills the worker. Workers use numba.set_num_threads(1) instead.
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ----------------------------------------------------------------------------------------

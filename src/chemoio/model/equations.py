@@ -29,9 +29,6 @@ from numba import njit
 
 from chemoio import _jit_cache  # noqa: F401  (cache keyed by this file's source)
 
-# Floating-point licences for the compiled code: reassociation, contraction, fast
-# reciprocals and math functions; never 'no NaN/inf' (non-finite states must be detected).
-_FASTMATH = {"reassoc", "contract", "arcp", "afn", "nsz"}
 
 # ----------------------------------------------------------------------------------------
 # Parameter order. The engine receives a (n_patients, N_PARAMS) matrix in this order.
@@ -117,6 +114,9 @@ OBSERVABLES = (
 N_OBS = len(OBSERVABLES)
 OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of slot s
 
+# Drug amounts below this are exactly 0 (keeps every value out of the subnormal range).
+TINY = 1e-200
+
 # A clone below 0.01 cells is extinct: its log cell number stops falling (section 2.1).
 LN_EXTINCT = math.log(1e-2)
 
@@ -124,7 +124,7 @@ LN_EXTINCT = math.log(1e-2)
 # ========================================================================================
 # 1. Linear drug subsystem (exact solution)
 # ========================================================================================
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def lin2_at(sp, xa, xb, u, dt):
     r"""State of the linear 2-state drug system after ``dt`` days.
 
@@ -153,9 +153,11 @@ def lin2_at(sp, xa, xb, u, dt):
         ssb = 0.0
     da = xa - ssa
     db = xb - ssb
-    e1 = math.exp(l1 * dt)
+    # exponents are clamped and negligible amounts flushed to exactly 0 so that no value ever
+    # becomes subnormal: results then do not depend on a process's flush-to-zero setting
+    e1 = math.exp(max(l1 * dt, -700.0))
     if abs(l1 - l2) > 1e-9 * (abs(l1) + abs(l2)):
-        e2 = math.exp(l2 * dt)
+        e2 = math.exp(max(l2 * dt, -700.0))
         c = 1.0 / (l1 - l2)
         m11 = c * (e1 * (a11 - l2) - e2 * (a11 - l1))
         m12 = c * (e1 - e2) * a12
@@ -166,10 +168,16 @@ def lin2_at(sp, xa, xb, u, dt):
         m12 = e1 * dt * a12
         m21 = e1 * dt * a21
         m22 = e1 * (1.0 + dt * (a22 - l1))
-    return ssa + m11 * da + m12 * db, ssb + m21 * da + m22 * db
+    ra = ssa + m11 * da + m12 * db
+    rb = ssb + m21 * da + m22 * db
+    if abs(ra) < TINY:
+        ra = 0.0
+    if abs(rb) < TINY:
+        rb = 0.0
+    return ra, rb
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def pk_rhs(sp, xa, xb, u):
     """Right-hand side of the same linear drug system (used by reference solvers/tests)."""
     return (
@@ -181,7 +189,7 @@ def pk_rhs(sp, xa, xb, u):
 # ========================================================================================
 # 1.3 Drive: what the drugs do to the biology at one instant
 # ========================================================================================
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def drug_drive(p, slot_kind, sp, xa, xb, drive):
     r"""Fill ``drive`` from the drug states ``xa, xb`` (one entry per slot).
 
@@ -240,7 +248,7 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
 # ========================================================================================
 # 2. Tumour-immune ODE
 # ========================================================================================
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1):
     r"""PD-1 engagement (section 2.6):
     :math:`B = (P + \theta_{IC}\phi_I)(1-RO_{L})(1-RO_{1}) + \theta_{L2}(1-RO_{1})`,
@@ -252,26 +260,26 @@ def _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1):
     return b * b / (b * b + b50 * b50)
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _phi_ifn(p, te, tx):
     """IFN-gamma signal, quasi-steady (section 2.6): phi_I = T/(T + K_I), T = T_E + 0.3 T_X."""
     t = te + 0.3 * tx
     return t / (t + p[P_KI])
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _mhc_factor(p, h):
     """MHC-I factor m(H) = H (1 + K_H)/(H + K_H); equals 1 at baseline H = 1."""
     return h * (1.0 + p[P_KH]) / (h + p[P_KH])
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _tumour_volume_mL(p, cells, dead, te, tx):
     """V = [(C + D) v_c + (T_E + T_X) v_T] / packing  (section 2.1)."""
     return ((cells + dead) * p[P_VC] + (te + tx) * p[P_VT]) / p[P_PACK]
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def kill_rate(p, cells, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
     r"""CD8 kill rate per tumour cell (1/day), section 2.5:
 
@@ -291,7 +299,7 @@ def kill_rate(p, cells, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
     )
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _pdl1(p, aux, phi_i, drive):
     r"""Tumour PD-L1, quasi-steady (turnover 1/day, section 2.6):
     :math:`P = P_0\frac{1+r_I\phi_I}{1+r_I\phi_{I,0}} + \pi_{max}Y_{pdl1}`."""
@@ -300,7 +308,7 @@ def _pdl1(p, aux, phi_i, drive):
     ] * drive[DR_Y_PDL1]
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _antigen(p, cs, cr, kill, drive):
     r"""Antigen/DAMP signal G, quasi-steady (decay 2/day, section 2.3), cells/day-equivalents:
     :math:`G = [\sum_d f_{ICD,d}E_d(C_s+\rho_dC_r) + (f_T k_{kill} + f_0\delta_0)C]/k_G`."""
@@ -311,7 +319,7 @@ def _antigen(p, cs, cr, kill, drive):
     ) / p[P_KG]
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _mhc1(p, aux, phi_i, drive):
     r"""MHC-I level relative to diagnosis, quasi-steady (surface turnover of hours;
     section 2.6): :math:`H = \frac{1+h_I\phi_I}{1+h_I\phi_{I,0}} + \eta_{max}Y_{mhc}`."""
@@ -320,7 +328,7 @@ def _mhc1(p, aux, phi_i, drive):
     ]
 
 
-@njit(cache=True, inline="always", error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, inline="always", error_model="numpy")
 def _mature_dc(p, g):
     r"""Mature antigen-loaded DC fraction in the draining node, quasi-steady (maturation
     1.5/day and DC turnover 0.3/day are fast against clonal expansion, section 2.3):
@@ -329,7 +337,7 @@ def _mature_dc(p, g):
     return m / (m + p[P_KDCD])
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def rhs(y, dy, p, aux, drive):
     r"""Time derivative of the 10 tumour-immune states (sections 2.1-2.8).
 
@@ -437,7 +445,7 @@ def rhs(y, dy, p, aux, drive):
 # ========================================================================================
 # 3. State at diagnosis
 # ========================================================================================
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def initial_state(p, y, aux):
     r"""Quasi-steady immune state at diagnosis for the patient's tumour size (section 3).
 
@@ -503,7 +511,7 @@ def initial_state(p, y, aux):
 # ========================================================================================
 # 4. Observables
 # ========================================================================================
-@njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+@njit(cache=True, error_model="numpy")
 def observable(k, y, p, aux, drive):
     """Value of observable ``k`` (index into OBSERVABLES) at state ``y``."""
     cs = math.exp(y[Y_LNCS])
