@@ -89,7 +89,7 @@ def write_trial_outputs(result: TrialResult, out_dir: str | Path) -> dict[str, P
             s = sel.iloc[0]
             ann = f"HR {s.hr:.2f} ({s.ci_low:.2f}-{s.ci_high:.2f}), log-rank p {s.p:.3g}"
         figs[f"km_{ep.lower()}"] = km_plot(curves, ylabel=ylabel, annotate=ann,
-                                           title=f"{spec.title} - {ep} (replicate 1)")
+                                           title=f"{spec.trial_id}: {ep} (replicate 1 of {result.settings['replicates']})")
     figs["waterfall"] = waterfall_plot(r0["best_pct_change"].to_numpy(), r0["bor"].to_numpy(),
                                        title="Best change in SLD (replicate 1)")
     base = result.sld[:, :1]
