@@ -57,16 +57,10 @@ class ChunkTask:
 
 
 def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[str, float]) -> np.ndarray:
-    """The (n, N_PARAMS) matrix as ``chemoio.simulate`` builds it: the tumour type's shared
-    overrides, then the parameter set, then the set's ``growth_scale.<tumor>`` factor."""
-    from chemoio.model.parameters import assemble_params, index_of
-    from chemoio.population import get_tumor_type
+    """The (n, N_PARAMS) matrix, built exactly as every other simulation path builds it."""
+    from chemoio.population import parameter_matrix as build
 
-    params = assemble_params(patient_params, {**get_tumor_type(tumor).shared_overrides, **parameters})
-    growth_scale = parameters.get(f"growth_scale.{tumor}")
-    if growth_scale is not None:
-        params[:, index_of("growth_per_day")] *= float(growth_scale)
-    return params
+    return build(patient_params, tumor, parameters)
 
 
 def warm_up_kernel() -> None:

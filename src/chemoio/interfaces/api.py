@@ -20,12 +20,7 @@ import numpy as np
 from chemoio.engine.cohort import DEFAULT_OBSERVABLES, CohortResult, run_simulation
 from chemoio.engine.inputs import build_input
 from chemoio.errors import ChemoioInputError
-from chemoio.model.parameters import (
-    assemble_params,
-    index_of,
-    load_parameter_set,
-    shipped_parameter_set,
-)
+from chemoio.model.parameters import load_parameter_set, shipped_parameter_set
 from chemoio.regimens import Regimen, resolve_regimen
 
 if TYPE_CHECKING:
@@ -75,13 +70,9 @@ def simulate(
 
     reg = regimen if isinstance(regimen, Regimen) else resolve_regimen(str(regimen))
     vp = patients if patients is not None else sample_patients(tumor, int(n), int(seed), selection=selection)
-    from chemoio.population import get_tumor_type
+    from chemoio.population import parameter_matrix
 
-    overrides = resolve_parameters(parameters)
-    params = assemble_params(vp.params, {**get_tumor_type(vp.tumor).shared_overrides, **overrides})
-    growth_scale = overrides.get(f"growth_scale.{vp.tumor}")
-    if growth_scale is not None:
-        params[:, index_of("growth_per_day")] *= float(growth_scale)
+    params = parameter_matrix(vp.params, vp.tumor, resolve_parameters(parameters))
     cov = vp.covariates
     sim, table = build_input(
         reg,

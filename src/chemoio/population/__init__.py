@@ -46,3 +46,7 @@ __all__ = [
     "sample_patients",
     "standard_normals",
 ]
+
+from chemoio.population.parameters import parameter_matrix  # noqa: E402
+
+__all__ = [*__all__, "parameter_matrix"]

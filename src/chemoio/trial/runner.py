@@ -33,8 +33,8 @@ from chemoio.engine.cohort import run_simulation
 from chemoio.engine.inputs import build_from_events, build_input
 from chemoio.errors import ChemoioInputError
 from chemoio.model.equations import PARAM_ORDER
-from chemoio.model.parameters import assemble_params, shipped_parameter_set
-from chemoio.population import sample_patients
+from chemoio.model.parameters import shipped_parameter_set
+from chemoio.population import parameter_matrix, sample_patients
 from chemoio.regimens import resolve_regimen
 from chemoio.trial.survival_model import (
     death_hazard_per_day,
@@ -198,7 +198,7 @@ def simulate_trial(
         raise ChemoioInputError("replicates", f"must be >= 1, got {reps}")
     seed = int(spec.seed if seed is None else seed)
     params_all = shipped_parameter_set() if parameters is None else dict(parameters)
-    model_over, surv_over = _split_parameters(params_all)
+    surv_over = _split_parameters(params_all)[1]
     tumor = spec.population.tumor
     sp = survival_parameters(tumor, surv_over)
 
@@ -212,11 +212,7 @@ def simulate_trial(
     total = n_per * reps
     vp = sample_patients(tumor, total, seed, selection=dict(spec.population.selection or {}))
     cov = vp.covariates.reset_index(drop=True)
-    from chemoio.population import get_tumor_type
-
-    params = assemble_params(vp.params, {**get_tumor_type(tumor).shared_overrides, **model_over})
-    growth_scale = float(params_all.get(f"growth_scale.{tumor}", 1.0))
-    params[:, PARAM_ORDER.index("growth_per_day")] *= growth_scale
+    params = parameter_matrix(vp.params, tumor, params_all)
 
     rng = np.random.default_rng([seed, 20261122])
     replicate = np.repeat(np.arange(reps), n_per)
