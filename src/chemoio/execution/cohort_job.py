@@ -56,13 +56,6 @@ class ChunkTask:
     rtol: float
 
 
-def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[str, float]) -> np.ndarray:
-    """The (n, N_PARAMS) matrix, built exactly as every other simulation path builds it."""
-    from chemoio.population import parameter_matrix as build
-
-    return build(patient_params, tumor, parameters)
-
-
 def warm_up_kernel() -> None:
     """Compile (or load) the engine kernel in this process before any worker starts, through
     the same code path the workers use, so that workers load the cached binary instead of
@@ -78,6 +71,7 @@ def simulate_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
     ID (global index + 1), TIME (days), one column per observable, status (0 = solved)."""
     from chemoio.engine.cohort import CPUBackend
     from chemoio.engine.inputs import build_input
+    from chemoio.population import parameter_matrix
     from chemoio.population import sample_patients
 
     vp = sample_patients(task.tumor, task.count, task.seed, start_index=task.start)

@@ -32,7 +32,6 @@ from chemoio.analysis.survival import DAYS_PER_MONTH, cox_hr_fast, kaplan_meier,
 from chemoio.engine.cohort import run_simulation
 from chemoio.engine.inputs import build_from_events, build_input
 from chemoio.errors import ChemoioInputError
-from chemoio.model.equations import PARAM_ORDER
 from chemoio.model.parameters import shipped_parameter_set
 from chemoio.population import parameter_matrix, sample_patients
 from chemoio.regimens import resolve_regimen
@@ -68,10 +67,8 @@ class TrialResult:
     settings: dict = field(default_factory=dict)
 
 
-def _split_parameters(parameters: dict[str, float]) -> tuple[dict[str, float], dict[str, float]]:
-    model = {k: v for k, v in parameters.items() if k in PARAM_ORDER}
-    survival = {k: v for k, v in parameters.items() if k.startswith("survival.")}
-    return model, survival
+def _survival_overrides(parameters: dict[str, float]) -> dict[str, float]:
+    return {k: v for k, v in parameters.items() if k.startswith("survival.")}
 
 
 def subgroup_mask(cov: pd.DataFrame, where: dict[str, float]) -> np.ndarray:
@@ -198,7 +195,7 @@ def simulate_trial(
         raise ChemoioInputError("replicates", f"must be >= 1, got {reps}")
     seed = int(spec.seed if seed is None else seed)
     params_all = shipped_parameter_set() if parameters is None else dict(parameters)
-    surv_over = _split_parameters(params_all)[1]
+    surv_over = _survival_overrides(params_all)
     tumor = spec.population.tumor
     sp = survival_parameters(tumor, surv_over)
 
@@ -320,7 +317,7 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     if survival:
         base = dict(st["params_all"])
         base.update(survival)
-        sp = survival_parameters(st["tumor"], _split_parameters(base)[1])
+        sp = survival_parameters(st["tumor"], _survival_overrides(base))
     crossed = np.zeros(total, dtype=bool)
     for rows, _, arm in tables:
         if arm.crossover is not None:
