@@ -105,3 +105,38 @@ def test_bad_observable_and_times_are_named():
         typical_input(KN189, observables=("sld_mm", "tumour_size"))
     with pytest.raises(ChemoioInputError, match="observables"):
         typical_input(KN189, observables=("conc:nivolumab",))
+
+
+def test_washed_out_drug_is_dropped_until_its_next_dose():
+    # gemcitabine on days 1 and 71: its K-PD effect site decays over weeks; once plasma and
+    # effect site are below 1e-10 of EC50 the slot is dropped (its kill rate exactly 0) until
+    # the next dose brings it back
+    text = "gemcitabine 1000 mg/m2 q10w x2"
+    res = typical(text, days=140, step=0.25, observables=("chemo_kill_per_day",))
+    kill, days = res["chemo_kill_per_day"][0], res.times_day
+    assert kill[days == 30.0][0] > 0.0
+    assert kill[days == 65.0][0] == 0.0
+    assert kill[days == 70.25][0] > 0.0
+    assert kill[days == 139.0][0] == 0.0
+    # dropping it changes nothing the biology can see: same SLD as the reference solver
+    sim = typical_input(text, days=140, step=7.0, observables=("sld_mm",))
+    ref = simulate_patient(sim, 0, method="DOP853", rtol=1e-10, atol=1e-12)
+    assert np.allclose(run(sim).values[0], ref, rtol=1e-4, atol=0)
+
+
+def test_extinction_brake_is_smooth_and_stops_at_the_floor():
+    brake = eq._extinction_brake.py_func
+    ln01, ln001 = np.log(0.1), np.log(0.01)
+    assert brake(ln01 + 1.0) == 1.0 and brake(ln01) == 1.0
+    assert brake(ln001) == 0.0 and brake(ln001 - 1.0) == 0.0
+    x = np.linspace(ln001, ln01, 201)
+    b = np.array([brake(v) for v in x])
+    assert np.all(np.diff(b) > 0)                     # monotone between floor and 0.1 cells
+    slope = np.diff(b) / np.diff(x)
+    assert slope[0] < 0.02 and slope[-1] < 0.02       # flat at both ends: no kink
+    # a tumour eradicated by strong chemotherapy levels off at the floor, never below it
+    res = typical("docetaxel 75 mg/m2 q3w x6", {"chemo_sensitivity": 20.0,
+                  "resistant_fraction0": 1e-6, "growth_per_day": 0.001},
+                  days=364, step=7.0, observables=("tumor_cells",))
+    cells = res["tumor_cells"][0]
+    assert cells.min() >= 0.02 - 1e-12 and cells[-1] < 1.0

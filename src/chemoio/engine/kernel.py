@@ -70,25 +70,54 @@ _ATOL_FLOOR = np.array([1.0, 1.0, 1e3, 1e3, 1e3, 1e3, 1e-3, 1e-3, 1e-3, 1e-3])
 # error is controlled absolutely (rtol in ln C = rtol relative in C), 1 for the rest
 _REL_WEIGHT = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 
+# A drug slot with no running infusion whose exposures have all fallen below this fraction
+# of their half-maximal level is dropped until its next dose (see _washed_out).
+WASHOUT = 1e-10
+
+# PI controller exponents: h_new = h * 0.9 * err^-alpha * err_old^beta
+_PI_BETA = 0.04
+_PI_ALPHA = 0.2 - 0.75 * _PI_BETA
+
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _eval(t, y, dy, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive):
-    """RHS at time t: drug states from the exact solution since breakpoint tb."""
+def _drugs_at(t, p, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive):
+    """Drug drive at time t from the exact drug solution since breakpoint tb; slots that
+    have washed out (``active[s] == 0``) are exactly 0 and cost nothing."""
     for s in range(kinds.size):
-        a, b = eq.lin2_at(sp[s], xa0[s], xb0[s], u[s], t - tb)
-        xa[s] = a
-        xb[s] = b
+        if active[s]:
+            a, b = eq.lin2_at(sp[s], xa0[s], xb0[s], u[s], t - tb)
+            xa[s] = a
+            xb[s] = b
+        else:
+            xa[s] = 0.0
+            xb[s] = 0.0
     eq.drug_drive(p, kinds, sp, xa, xb, drive)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _eval(t, y, dy, p, aux, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive):
+    """RHS at time t: drug drive from the exact drug solution, then the biology."""
+    _drugs_at(t, p, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
     eq.rhs(y, dy, p, aux, drive)
 
 
 @njit(cache=True, error_model="numpy")
-def _record(k_out, t, y, p, aux, kinds, sp, xa0, xb0, u, tb, obs, out, xa, xb, drive):
-    for s in range(kinds.size):
-        a, b = eq.lin2_at(sp[s], xa0[s], xb0[s], u[s], t - tb)
-        xa[s] = a
-        xb[s] = b
-    eq.drug_drive(p, kinds, sp, xa, xb, drive)
+def _washed_out(kind, q, xa, xb):
+    r"""True when a slot's drug can no longer act: every exposure it drives is below
+    :data:`WASHOUT` of its half-maximal level (chemotherapy: plasma and effect-site
+    concentration vs :math:`EC_{50}`; antibody: tumour concentration in both compartments vs
+    :math:`K_D`). With no input the amounts only decay from there, so dropping the slot
+    changes any rate by less than ``WASHOUT`` relative."""
+    if kind == eq.KIND_CHEMO:
+        lim = WASHOUT * q[eq.S_EC50]
+        return abs(xa) / q[eq.S_V] < lim and abs(xb) < lim
+    lim = WASHOUT * q[eq.S_KD] * q[eq.S_V] * q[eq.S_MW] / (1.0e3 * q[eq.S_PHIT])
+    return abs(xa) < lim and abs(xb) < lim
+
+
+@njit(cache=True, error_model="numpy")
+def _record(k_out, t, y, p, aux, kinds, sp, xa0, xb0, u, tb, active, obs, out, xa, xb, drive):
+    _drugs_at(t, p, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
     for j in range(obs.size):
         o = obs[j]
         if o >= eq.OBS_CONC_BASE:
@@ -144,6 +173,8 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
     xa = np.zeros(n_slots)
     xb = np.zeros(n_slots)
     u = np.zeros(n_slots)
+    active = np.zeros(n_slots, dtype=np.bool_)  # slot has drug that can still act
+    drop = np.zeros(n_slots, dtype=np.bool_)
     drive = np.zeros(eq.N_DRIVE)
     tb = 0.0
 
@@ -166,6 +197,8 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
     k_out = 0
     t = 0.0
     h = 0.05
+    err_old = 1e-4
+    rejected = False
     steps = 0
     ia = 0
     while True:
@@ -174,19 +207,21 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
             a_idx = order[ia]
             s = act_slot[a_idx]
             for q in range(n_slots):
-                a, b = eq.lin2_at(sp[q], xa0[q], xb0[q], u[q], t - tb)
-                xa0[q] = a
-                xb0[q] = b
+                if active[q]:
+                    a, b = eq.lin2_at(sp[q], xa0[q], xb0[q], u[q], t - tb)
+                    xa0[q] = a
+                    xb0[q] = b
             tb = t
             xa0[s] += act_bolus[a_idx]
             xb0[s] += act_bolus[a_idx] * sp[s, eq.S_BIN]
             u[s] += act_rate[a_idx]
             if abs(u[s]) < 1e-12:
                 u[s] = 0.0
+            active[s] = True
             ia += 1
         # observations exactly at t
         while k_out < n_out and out_t[k_out] <= t:
-            _record(k_out, t, y, p, aux, kinds, sp, xa0, xb0, u, tb, obs, out, xa, xb, drive)
+            _record(k_out, t, y, p, aux, kinds, sp, xa0, xb0, u, tb, active, obs, out, xa, xb, drive)
             k_out += 1
         if k_out >= n_out:
             return STATUS_OK, steps
@@ -195,7 +230,7 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
             t_end = act_t[order[ia]]
 
         # --- adaptive Dormand-Prince steps from t to t_end
-        _eval(t, y, k1, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+        _eval(t, y, k1, p, aux, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
         while t < t_end:
             steps += 1
             if steps > max_steps:
@@ -208,28 +243,30 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
                 h_try = min(h, h_max)
             for i in range(n):
                 ytmp[i] = y[i] + h_try * _A21 * k1[i]
-            _eval(t + _C2 * h_try, ytmp, k2, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+            _eval(t + _C2 * h_try, ytmp, k2, p, aux, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
             for i in range(n):
                 ytmp[i] = y[i] + h_try * (_A31 * k1[i] + _A32 * k2[i])
-            _eval(t + _C3 * h_try, ytmp, k3, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+            _eval(t + _C3 * h_try, ytmp, k3, p, aux, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
             for i in range(n):
                 ytmp[i] = y[i] + h_try * (_A41 * k1[i] + _A42 * k2[i] + _A43 * k3[i])
-            _eval(t + _C4 * h_try, ytmp, k4, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+            _eval(t + _C4 * h_try, ytmp, k4, p, aux, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
             for i in range(n):
                 ytmp[i] = y[i] + h_try * (
                     _A51 * k1[i] + _A52 * k2[i] + _A53 * k3[i] + _A54 * k4[i]
                 )
-            _eval(t + _C5 * h_try, ytmp, k5, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+            _eval(t + _C5 * h_try, ytmp, k5, p, aux, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
             for i in range(n):
                 ytmp[i] = y[i] + h_try * (
                     _A61 * k1[i] + _A62 * k2[i] + _A63 * k3[i] + _A64 * k4[i] + _A65 * k5[i]
                 )
-            _eval(t + h_try, ytmp, k6, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+            # stages 6 and 7 are both at t + h: one drug evaluation serves both
+            _drugs_at(t + h_try, p, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
+            eq.rhs(ytmp, k6, p, aux, drive)
             for i in range(n):
                 ynew[i] = y[i] + h_try * (
                     _B1 * k1[i] + _B3 * k3[i] + _B4 * k4[i] + _B5 * k5[i] + _B6 * k6[i]
                 )
-            _eval(t + h_try, ynew, k7, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+            eq.rhs(ynew, k7, p, aux, drive)
             err = 0.0
             for i in range(n):
                 sc = atol[i] + rtol * _REL_WEIGHT[i] * max(abs(y[i]), abs(ynew[i]))
@@ -245,6 +282,14 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
                 h = 0.25 * h_try
                 continue
             if err <= 1.0:
+                # slots washed out by t + h (xa, xb still hold the stage-7 drug state there);
+                # dropped after the dense output, which interpolates inside the step
+                n_drop = 0
+                for q in range(n_slots):
+                    drop[q] = False
+                    if active[q] and u[q] == 0.0 and _washed_out(kinds[q], sp[q], xa[q], xb[q]):
+                        drop[q] = True
+                        n_drop += 1
                 # dense output for observation times inside (t, t + h_try)
                 t_new = t + h_try
                 while k_out < n_out and out_t[k_out] < t_new:
@@ -268,9 +313,15 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
                                         + DENSE_P[6, 3] * th4)
                         ydense[i] = y[i] + h_try * acc
                     _record(k_out, out_t[k_out], ydense, p, aux, kinds, sp, xa0, xb0, u, tb,
-                            obs, out, xa, xb, drive)
+                            active, obs, out, xa, xb, drive)
                     k_out += 1
                 t = t_new if not clipped else t_end
+                if n_drop > 0:
+                    for q in range(n_slots):
+                        if drop[q]:
+                            active[q] = False
+                            xa0[q] = 0.0
+                            xb0[q] = 0.0
                 clamped = False
                 for i in range(n):
                     v = ynew[i]
@@ -281,15 +332,24 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
                         clamped = True
                     y[i] = v
                 if clamped:
-                    _eval(t, y, k1, p, aux, kinds, sp, xa0, xb0, u, tb, xa, xb, drive)
+                    _eval(t, y, k1, p, aux, kinds, sp, xa0, xb0, u, tb, active, xa, xb, drive)
                 else:
                     for i in range(n):
                         k1[i] = k7[i]
-                fac = 10.0 if err == 0.0 else min(10.0, max(0.2, 0.9 * err ** -0.2))
+                # PI step-size control (Hairer & Wanner's stabilised controller): the
+                # previous error damps the step-size oscillation that plain control shows
+                # where the step is limited by stability rather than accuracy
+                e_acc = max(err, 1e-10)
+                fac = min(10.0, max(0.2, 0.9 * e_acc ** -_PI_ALPHA * err_old ** _PI_BETA))
+                if rejected:
+                    fac = min(fac, 1.0)
+                err_old = max(err, 1e-4)
+                rejected = False
                 if not clipped or fac < 1.0:
                     h = h_try * fac
             else:
-                h = h_try * max(0.2, 0.9 * err ** -0.2)
+                rejected = True
+                h = h_try * max(0.2, 0.9 * err ** -_PI_ALPHA)
                 if h < 1e-10:
                     return STATUS_STEP_UNDERFLOW, steps
 

@@ -117,8 +117,11 @@ OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of sl
 # Drug amounts below this are exactly 0 (keeps every value out of the subnormal range).
 TINY = 1e-200
 
-# A clone below 0.01 cells is extinct: its log cell number stops falling (section 2.1).
+# Extinction floor (section 2.1): below 0.1 cells a clone's decline is braked smoothly so
+# that its log cell number levels off at 0.01 cells (eradication is absorbing). The brake is
+# continuous with a continuous derivative, so the adaptive solver does not stall on it.
 LN_EXTINCT = math.log(1e-2)
+LN_EXTINCT_WIDTH = math.log(10.0)
 
 
 # ========================================================================================
@@ -337,6 +340,19 @@ def _mature_dc(p, g):
     return m / (m + p[P_KDCD])
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _extinction_brake(ln_c):
+    r"""Factor on a clone's falling log cell number (section 2.1):
+    :math:`b = x^2(3-2x)`, :math:`x = \mathrm{clip}((\ln C - \ln 0.01)/\ln 10, 0, 1)`;
+    1 above 0.1 cells, 0 at 0.01 cells."""
+    x = (ln_c - LN_EXTINCT) / LN_EXTINCT_WIDTH
+    if x >= 1.0:
+        return 1.0
+    if x <= 0.0:
+        return 0.0
+    return x * x * (3.0 - 2.0 * x)
+
+
 @njit(cache=True, error_model="numpy")
 def rhs(y, dy, p, aux, drive):
     r"""Time derivative of the 10 tumour-immune states (sections 2.1-2.8).
@@ -406,10 +422,10 @@ def rhs(y, dy, p, aux, drive):
 
     dy[Y_LNCS] = growth - e_s - kill - delta0 - p[P_MURES]
     dy[Y_LNCR] = growth - e_r - kill - delta0 + p[P_MURES] * cs / cr
-    if y[Y_LNCS] <= LN_EXTINCT and dy[Y_LNCS] < 0.0:
-        dy[Y_LNCS] = 0.0
-    if y[Y_LNCR] <= LN_EXTINCT and dy[Y_LNCR] < 0.0:
-        dy[Y_LNCR] = 0.0
+    if dy[Y_LNCS] < 0.0:
+        dy[Y_LNCS] *= _extinction_brake(y[Y_LNCS])
+    if dy[Y_LNCR] < 0.0:
+        dy[Y_LNCR] *= _extinction_brake(y[Y_LNCR])
     dy[Y_D] = e_s * cs + e_r * cr + (kill + delta0) * c - p[P_KCLR] * dead
 
     # 2.3 immunogenic cell death -> antigen/DAMP signal -> mature DCs (quasi-steady)
