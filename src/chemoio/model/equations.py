@@ -341,6 +341,18 @@ def _mature_dc(p, g):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _unpack(y):
+    """Biological quantities from the state vector: cell numbers from their logs, other
+    states clamped at 0 (lymphocytes at 1e-3, keeping the feedback L^-gamma finite):
+    (C_s, C_r, C, D, T_P, T_E, T_X, R, M, L_p, L)."""
+    cs = math.exp(y[Y_LNCS])
+    cr = math.exp(y[Y_LNCR])
+    return (cs, cr, cs + cr, max(y[Y_D], 0.0), max(y[Y_TP], 0.0), max(y[Y_TE], 0.0),
+            max(y[Y_TX], 0.0), max(y[Y_R], 0.0), max(y[Y_M], 0.0), max(y[Y_LP], 0.0),
+            max(y[Y_L], 1e-3))
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _extinction_brake(ln_c):
     r"""Factor on a clone's falling log cell number (section 2.1):
     :math:`b = x^2(3-2x)`, :math:`x = \mathrm{clip}((\ln C - \ln 0.01)/\ln 10, 0, 1)`;
@@ -387,17 +399,7 @@ def rhs(y, dy, p, aux, drive):
         \dot L_p &= k_L L_p\Big(\frac{L^{-\gamma}}{1+\lambda_L Y_{lym}} - 1\Big),\quad
         \dot L = k_L(L_p - L)
     """
-    cs = math.exp(y[Y_LNCS])
-    cr = math.exp(y[Y_LNCR])
-    c = cs + cr
-    dead = max(y[Y_D], 0.0)
-    tp = max(y[Y_TP], 0.0)
-    te = max(y[Y_TE], 0.0)
-    tx = max(y[Y_TX], 0.0)
-    treg = max(y[Y_R], 0.0)
-    mdsc = max(y[Y_M], 0.0)
-    lp = max(y[Y_LP], 0.0)
-    lym = max(y[Y_L], 1e-3)
+    cs, cr, c, dead, tp, te, tx, treg, mdsc, lp, lym = _unpack(y)
 
     ro_pd1 = drive[DR_RO_PD1]
     ro_pdl1 = drive[DR_RO_PDL1]
@@ -530,14 +532,7 @@ def initial_state(p, y, aux):
 @njit(cache=True, error_model="numpy")
 def observable(k, y, p, aux, drive):
     """Value of observable ``k`` (index into OBSERVABLES) at state ``y``."""
-    cs = math.exp(y[Y_LNCS])
-    cr = math.exp(y[Y_LNCR])
-    c = cs + cr
-    dead = max(y[Y_D], 0.0)
-    te = max(y[Y_TE], 0.0)
-    tx = max(y[Y_TX], 0.0)
-    treg = max(y[Y_R], 0.0)
-    mdsc = max(y[Y_M], 0.0)
+    cs, cr, c, dead, tp, te, tx, treg, mdsc, lp, lym = _unpack(y)
     phi_i = _phi_ifn(p, te, tx)
     pdl1 = _pdl1(p, aux, phi_i, drive)
     mhc1 = _mhc1(p, aux, phi_i, drive)
@@ -558,7 +553,7 @@ def observable(k, y, p, aux, drive):
     if k == 5:
         return _mature_dc(p, _antigen(p, cs, cr, kill, drive))
     if k == 6:
-        return max(y[Y_TP], 0.0)
+        return tp
     if k == 7:
         return te
     if k == 8:
