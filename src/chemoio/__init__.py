@@ -10,6 +10,7 @@ simulate            simulate a cohort of virtual patients on a regimen
 Regimen             a regimen (parse text with ``Regimen.parse``); get_preset / list_presets
 get_drug, list_drugs  the drug library
 sample_patients     virtual patients of a tumour type
+experiments         mechanism experiments (ICD backbone, sequencing, biomarkers, dose); lazy
 ChemoioInputError   the error raised for bad user input (names the field)
 """
 
@@ -27,10 +28,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # population is imported lazily
+def __getattr__(name):  # population and experiments are imported lazily
     if name == "sample_patients":
         from chemoio.population import sample_patients
 
         return sample_patients
+    if name == "experiments":
+        import importlib
+
+        return importlib.import_module("chemoio.experiments")
     raise AttributeError(name)
 

@@ -1,0 +1,186 @@
+"""Mechanism experiments (chemoio.experiments and `chemoio experiment ...`): small runs that
+check what each experiment changes and what it reports."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chemoio import experiments as ex
+from chemoio.errors import ChemoioInputError
+from chemoio.regimens import Regimen
+
+TINY = dict(replicates=1, n_scale=0.1, seed=3)
+
+
+def _first_dose_day(regimen: Regimen, drugs: set[str]) -> float:
+    table = regimen.dose_table(weight_kg=75, bsa_m2=1.8, gfr_mL_min=90, horizon_days=400)
+    mask = np.isin(np.array(table.drugs)[table.slot], list(drugs))
+    return float(table.time_day[mask].min())
+
+
+# ----------------------------------------------------------------------------- icd
+
+
+def test_icd_one_row_per_agent_and_icd_raises_antigen_at_equal_kill():
+    from chemoio.drugs import get_drug
+
+    res = ex.icd("keynote189", agents="etoposide,doxorubicin", equal_kill=True, n_mechanism=40, **TINY)
+    t = res.table
+    assert list(t.agent) == ["doxorubicin", "etoposide"]  # sorted by ICD fraction, highest first
+    for _, r in t.iterrows():
+        assert r.icd_fraction == get_drug(r.agent).immunomodulation.icd_fraction.value
+        assert np.isfinite(r.hr_os) and np.isfinite(r.hr_pfs) and np.isfinite(r.orr_diff)
+        assert "pembrolizumab" in r.combo_regimen and "pembrolizumab" not in r.chemo_regimen
+        assert r.agent in r.combo_regimen and r.agent in r.chemo_regimen
+    dox, eto = t.iloc[0], t.iloc[1]
+    # equal kill: the doses were scaled so the chemotherapy log-kill matches ...
+    assert dox.chemo_logkill == pytest.approx(eto.chemo_logkill, rel=0.08)
+    # ... and the high-ICD backbone releases more antigen for the same kill
+    assert dox.antigen_fold_chemo > 1.5 * eto.antigen_fold_chemo
+    assert dox.antigen_per_kill > eto.antigen_per_kill
+
+
+def test_backbone_swap_keeps_the_checkpoint_inhibitor_and_replaces_all_chemo():
+    reg = Regimen.parse("pembrolizumab 200 mg q3w x35; pemetrexed 500 mg/m2 q3w; carboplatin AUC5 q3w x4")
+    new = ex.swap_backbone(reg, ex.backbone_regimen("oxaliplatin", cycles=4))
+    assert new.to_text() == "pembrolizumab 200 mg q3w x35; oxaliplatin 130 mg/m2 q3w x4"
+    for agent, entry in ex.list_backbones().items():
+        assert entry["source"], agent  # every dose carries a source
+        assert ex.backbone_regimen(agent, cycles=2).drugs == [agent]
+
+
+# ----------------------------------------------------------------------------- sequencing
+
+
+def test_sequencing_rows_per_offset_and_offsets_move_the_doses():
+    res = ex.sequencing("keynote189", offsets="-14,0,21", n_mechanism=20, **TINY)
+    t = res.table
+    assert list(t.offset_days) == [-14, 0, 21]
+    assert list(t.order) == ["chemo first", "together", "ICI first"]
+    assert list(t.chemo_start_day) == [1, 1, 22] and list(t.ici_start_day) == [15, 1, 1]
+    chemo, ici = {"pemetrexed", "carboplatin", "cisplatin"}, {"pembrolizumab"}
+    for label, (want_chemo, want_ici) in {"-14": (0.0, 14.0), "0": (0.0, 0.0), "+21": (21.0, 0.0)}.items():
+        spec = res.specs[label]
+        for _, reg in spec.arm("pembro_chemo").mixture():
+            assert _first_dose_day(reg, chemo) == want_chemo
+            assert _first_dose_day(reg, ici) == want_ici
+        # the control arm stays the trial's chemotherapy as designed
+        for _, reg in spec.arm("chemo").mixture():
+            assert _first_dose_day(reg, chemo) == 0.0
+    assert np.isfinite(t.hr_os).all() and np.isfinite(t.hr_pfs).all()
+
+
+def test_shift_regimen_moves_later_phases_too():
+    reg = Regimen.parse("pembrolizumab 200 mg q3w x8; paclitaxel 80 mg/m2 qw x12; "
+                        "doxorubicin 60 mg/m2 q3w x4 start w13; pembrolizumab 200 mg q3w x9 start w29")
+    s = ex.shift_regimen(reg, 7)
+    assert [i.start_day for i in s.items] == [1, 8, 92, 197]
+    s = ex.shift_regimen(reg, -7)
+    assert [i.start_day for i in s.items] == [8, 1, 85, 204]
+
+
+# ----------------------------------------------------------------------------- biomarker
+
+
+def test_biomarker_rows_per_category_and_counts_add_up():
+    res = ex.biomarker("keynote189", tmb="tertiles", replicates=2, n_scale=0.25, seed=3)
+    t = res.table
+    assert list(t.biomarker) == ["all", "PD-L1", "PD-L1", "PD-L1", "TMB", "TMB", "TMB"]
+    assert list(t.category[1:4]) == ["PD-L1 TPS <1", "PD-L1 TPS 1-49", "PD-L1 TPS >=50"]
+    from chemoio.trial import load_spec
+
+    sizes = load_spec("keynote189").arm_sizes()  # two replicate trials of the scaled arms
+    total = t.n_combo[0] + t.n_chemo[0]
+    assert total == 2 * sum(round(n * 0.25) for n in sizes.values())
+    for fam in ("PD-L1", "TMB"):
+        sub = t[t.biomarker == fam]
+        assert (sub.n_combo + sub.n_chemo).sum() == total
+        assert sub.share_percent.sum() == pytest.approx(100.0)
+    assert t.n_per_trial[0] == total / 2
+
+
+# ----------------------------------------------------------------------------- dose
+
+
+def test_dose_higher_chemo_dose_shrinks_tumours_more_in_the_chemo_arm():
+    res = ex.dose("keynote189", dose_pct="50,150", cycles=[4], n_mechanism=20, replicates=1, n_scale=0.25, seed=3)
+    t = res.table.set_index("dose_pct")
+    assert t.loc[150.0, "best_change_chemo"] < t.loc[50.0, "best_change_chemo"] - 5.0
+    assert t.loc[150.0, "chemo_logkill"] > t.loc[50.0, "chemo_logkill"]
+    assert "carboplatin AUC7.5" in t.loc[150.0, "chemo_regimen"] and "pemetrexed 250 mg/m2" in t.loc[50.0, "chemo_regimen"]
+
+
+def test_scale_chemo_scales_capped_items_and_keeps_antibodies_and_maintenance():
+    reg = Regimen.parse("pembrolizumab 200 mg q3w x35; pemetrexed 500 mg/m2 q3w; "
+                        "paclitaxel 80 mg/m2 qw x12; carboplatin AUC5 q3w x4; 5-fluorouracil 800 mg/m2 d1-5 q3w x35")
+    s = ex.scale_chemo(reg, 0.5, cycles=2, reference_cycles=4)
+    assert s.to_text() == ("pembrolizumab 200 mg q3w x35; pemetrexed 250 mg/m2 q3w; "
+                           "paclitaxel 40 mg/m2 qw x6; carboplatin AUC2.5 q3w x2; 5-fluorouracil 400 mg/m2 d1-5 q3w x35")
+
+
+# ----------------------------------------------------------------------------- CLI and errors
+
+
+def test_cli_writes_table_plot_and_summary(tmp_path):
+    from typer.testing import CliRunner
+
+    from chemoio.interfaces.cli import app
+
+    out = tmp_path / "bio"
+    res = CliRunner().invoke(app, ["experiment", "biomarker", "--trial", "keynote189", "-R", "1",
+                                   "--n-scale", "0.1", "--seed", "2", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    table = pd.read_csv(out / "table.csv")
+    assert {"category", "hr_os", "hr_pfs", "orr_diff", "n_per_trial"} <= set(table.columns)
+    assert (out / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    summary = (out / "summary.md").read_text()
+    assert "not medical advice" in summary.lower() and "chemoio experiment biomarker" in summary
+    assert "HR OS" in res.output
+
+
+@pytest.mark.parametrize("args, option", [
+    (["icd", "--agents", "doxorubicn"], "--agents"),
+    (["icd", "--agents", "pembrolizumab"], "--agents"),
+    (["icd", "--trial", "keynote18"], "--trial"),
+    (["icd", "--trial", "checkmate067"], "--trial"),
+    (["sequencing", "--offsets", "0,7,x"], "--offsets"),
+    (["sequencing", "--offsets", "0,,7"], "--offsets"),
+    (["dose", "--doses=-50,100"], "--doses"),
+    (["dose", "--cycles", "0,4"], "--cycles"),
+    (["biomarker", "--pdl1", "tsp"], "--pdl1"),
+    (["biomarker", "--tmb", "ten"], "--tmb"),
+    (["dose", "--n-scale", "0"], "--n-scale"),
+])
+def test_cli_bad_input_names_the_option(args, option, tmp_path):
+    from typer.testing import CliRunner
+
+    from chemoio.interfaces.cli import app
+
+    res = CliRunner().invoke(app, ["experiment", *args, "-R", "1", "--out", str(tmp_path)])
+    assert isinstance(res.exception, ChemoioInputError), res.output
+    assert res.exception.field == option
+
+
+def test_cli_error_is_one_line_with_exit_status_2(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "chemoio.interfaces.cli", "experiment", "dose", "--doses=-50,100",
+                        "--out", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert "--doses" in r.stderr and "must be > 0" in r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_api_errors_name_the_argument():
+    with pytest.raises(ChemoioInputError) as e:
+        ex.icd(agents=["doxorubicin", "doxorubicin"])
+    assert e.value.field == "agents"
+    with pytest.raises(ChemoioInputError) as e:
+        ex.sequencing(offsets=[0, 400])
+    assert e.value.field == "offsets"
+    with pytest.raises(ChemoioInputError) as e:
+        ex.dose(dose_pct=[100], replicates=0)
+    assert e.value.field == "replicates"
