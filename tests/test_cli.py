@@ -56,3 +56,16 @@ def test_model_docs_list_every_parameter_with_its_default():
     for p in parameter_table():
         assert f"`{p.name}`" in doc, p.name
         assert f"| {p.value:.4g} |" in doc, p.name
+
+
+def test_python_dash_m_has_every_command():
+    # `python -m chemoio` and running the cli module as a script see the commands that the
+    # submodules register (run-cohort, runs, query, experiment)
+    import subprocess
+    import sys
+
+    for mod in ("chemoio", "chemoio.interfaces.cli"):
+        r = subprocess.run([sys.executable, "-m", mod, "--help"], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        for cmd in ("run-cohort", "runs", "query", "experiment", "trial"):
+            assert cmd in r.stdout, (mod, cmd)

@@ -365,4 +365,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # run as a script: use the imported module so that commands registered by the
+    # submodules (run-cohort, runs, query) sit on the same app
+    from chemoio.interfaces.cli import main as _main
+
+    _main()
