@@ -432,3 +432,62 @@ def test_model_dump_does_not_share_state() -> None:
     d["published"]["subgroups"]["tps_ge50"]["other"] = d["published"]["subgroups"]["tps_ge50"].pop("pembro_chemo")
     other = spec_from_dict(d)
     assert other.arm_names == ["other", "chemo"] and spec.arm_names == ["pembro_chemo", "chemo"]
+
+
+# -- toxicity and response criteria ----------------------------------------------------------------
+
+
+def test_toxicity_section_defaults_and_rules() -> None:
+    spec = spec_from_dict(minimal())
+    tox = spec.toxicity
+    assert tox.enabled and tox.dose_delays and tox.anc_min == 1.5 and tox.max_delay_days == 21
+    rules = tox.rules()
+    assert rules.anc_min == 1.5 and rules.delay_moves == "whole_schedule"
+    # omissions within a cycle and dose reductions are off unless asked for
+    assert rules.within_cycle_anc_min is None and rules.reduce_below_anc is None
+    d = minimal()
+    d["toxicity"] = {"within_cycle_anc_min": 1.0, "dose_reduction": 0.75}
+    rules = spec_from_dict(d).toxicity.rules()
+    assert rules.within_cycle_anc_min == 1.0 and rules.reduce_below_anc == 0.5 and rules.reduction_factor == 0.75
+    assert spec.response_criteria == "recist11"
+    d = minimal()
+    d["toxicity"] = {"dose_delays": False, "dose_reduction": None, "delay_moves": "chemotherapy"}
+    d["response_criteria"] = "irecist"
+    spec = spec_from_dict(d)
+    rules = spec.toxicity.rules()
+    assert rules.anc_min == 0.0 and rules.reduce_below_anc is None and rules.delay_moves == "chemotherapy"
+    assert spec.response_criteria == "irecist"
+    assert spec_from_dict(yaml.safe_load(spec.to_yaml())) == spec
+    d["toxicity"] = {"enabled": False}
+    assert spec_from_dict(d).toxicity.rules() is None
+
+
+@pytest.mark.parametrize("section,field", [
+    ({"anc_min": -1}, "toxicity.anc_min"),
+    ({"anc_min": "high"}, "toxicity.anc_min"),
+    ({"max_delay_days": 20}, "toxicity.max_delay_days"),
+    ({"recheck_days": 0}, "toxicity.recheck_days"),
+    ({"dose_reduction": 1.5}, "toxicity.dose_reduction"),
+    ({"reduce_below_anc": 2.0, "dose_reduction": 0.75}, "toxicity.reduce_below_anc"),
+    ({"delay_moves": "antibody"}, "toxicity.delay_moves"),
+    ({"max_reductions": -1}, "toxicity.max_reductions"),
+])
+def test_toxicity_errors_name_the_field(section, field) -> None:
+    d = minimal()
+    d["toxicity"] = section
+    assert error_of(spec_from_dict, d).field == field
+
+
+def test_toxicity_and_response_criteria_typos() -> None:
+    d = minimal()
+    d["toxicity"] = {"anc_mn": 1.0}
+    err = error_of(spec_from_dict, d)
+    assert err.field == "toxicity.anc_mn" and "anc_min" in (err.hint or "")
+    d = minimal()
+    d["response_criteria"] = "irecst"
+    err = error_of(spec_from_dict, d)
+    assert err.field == "response_criteria" and "irecist" in err.message
+    d = minimal()
+    d["toxicty"] = {}
+    err = error_of(spec_from_dict, d)
+    assert err.field == "toxicty" and "toxicity" in (err.hint or "")

@@ -39,8 +39,10 @@ __all__ = [
     "logrank",
     "logrank_fast",
     "orr_with_ci",
+    "clopper_pearson_ci",
     "wilson_ci",
     "proportion_difference_ci",
+    "newcombe_difference_ci",
     "rmst",
     "rmst_difference",
     "summarize_replicates",
@@ -513,9 +515,22 @@ def orr_with_ci(
     _check_alpha(alpha)
     x, n = _count(responders, n)
     rate = x / n
-    low = 0.0 if x == 0 else float(stats.beta.ppf(alpha / 2, x, n - x + 1))
-    high = 1.0 if x == n else float(stats.beta.ppf(1 - alpha / 2, x + 1, n - x))
-    return float(rate), low, high
+    low, high = clopper_pearson_ci(x, n, alpha)
+    return float(rate), float(low), float(high)
+
+
+def clopper_pearson_ci(x: ArrayLike, n: ArrayLike, alpha: float = 0.05) -> tuple[NDArray, NDArray]:
+    """Exact Clopper-Pearson limits for counts ``x`` of ``n`` (arrays broadcast): the
+    formula of :func:`orr_with_ci`, vectorised for many arms or replicates at once."""
+    _check_alpha(alpha)
+    x = np.asarray(x, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    if np.any(n <= 0) or np.any(x < 0) or np.any(x > n):
+        raise ChemoioInputError("x", "counts must satisfy 0 <= x <= n with n > 0")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        low = np.where(x == 0, 0.0, stats.beta.ppf(alpha / 2, np.maximum(x, 1e-300), n - x + 1))
+        high = np.where(x == n, 1.0, stats.beta.ppf(1 - alpha / 2, x + 1, np.maximum(n - x, 1e-300)))
+    return low, high
 
 
 def _count(responders: int | ArrayLike, n: int | None) -> tuple[int, int]:
@@ -546,6 +561,29 @@ def wilson_ci(x: int, n: int, alpha: float = 0.05) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return float(centre - half), float(centre + half)
+
+
+def newcombe_difference_ci(x1: ArrayLike, n1: ArrayLike, x2: ArrayLike, n2: ArrayLike,
+                           alpha: float = 0.05) -> tuple[NDArray, NDArray, NDArray]:
+    """Newcombe's hybrid score interval of :func:`proportion_difference_ci`, vectorised:
+    counts ``x1`` of ``n1`` (experimental) and ``x2`` of ``n2`` (control), arrays broadcast.
+    Returns (difference, low, high) as proportions."""
+    _check_alpha(alpha)
+    x1, n1, x2, n2 = (np.asarray(v, dtype=np.float64) for v in (x1, n1, x2, n2))
+    if np.any(n1 <= 0) or np.any(n2 <= 0) or np.any((x1 < 0) | (x1 > n1) | (x2 < 0) | (x2 > n2)):
+        raise ChemoioInputError("x1", "counts must satisfy 0 <= x <= n with n > 0")
+    z = stats.norm.ppf(1 - alpha / 2)
+
+    def wilson(x, n):
+        p = x / n
+        centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+        half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+        return p, centre - half, centre + half
+
+    p1, l1, u1 = wilson(x1, n1)
+    p2, l2, u2 = wilson(x2, n2)
+    diff = p1 - p2
+    return diff, diff - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), diff + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
 
 
 def proportion_difference_ci(

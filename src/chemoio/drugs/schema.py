@@ -7,9 +7,10 @@ and written in the field name; the loader rejects files whose ``unit`` disagrees
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Sourced(BaseModel):
@@ -88,6 +89,41 @@ class Immunomodulation(BaseModel):
     steroid_premedication: bool = False
 
 
+class Myelotoxicity(BaseModel):
+    """Drug effect on neutrophil progenitors in the Friberg model (chemoio.toxicity).
+
+    ``slope_L_per_mg``: linear effect E = slope x C on the proliferation of progenitors,
+    with C the plasma concentration (mg/L) of chemoio's PK; effects of several agents add.
+    ``calibration_nadir_1e9_per_L`` (optional): when the slope was calibrated, the nadir ANC
+    of the typical patient after one reference dose that it reproduces. Agents without this
+    block (the antibodies) do not act on the marrow.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    slope_L_per_mg: Sourced
+    calibration_nadir_1e9_per_L: Sourced | None = None
+
+    @field_validator("slope_L_per_mg")
+    @classmethod
+    def _slope(cls, v: Sourced) -> Sourced:
+        if v.unit.strip() != "L/mg":
+            raise ValueError(f"unit must be 'L/mg', got {v.unit!r}")
+        if not (math.isfinite(v.value) and v.value >= 0.0):
+            raise ValueError(f"value must be a finite number >= 0, got {v.value}")
+        return v
+
+    @field_validator("calibration_nadir_1e9_per_L")
+    @classmethod
+    def _nadir(cls, v: Sourced | None) -> Sourced | None:
+        if v is None:
+            return v
+        if v.unit.strip() != "10^9/L":
+            raise ValueError(f"unit must be '10^9/L', got {v.unit!r}")
+        if not (math.isfinite(v.value) and v.value > 0.0):
+            raise ValueError(f"value must be a finite number > 0, got {v.value}")
+        return v
+
+
 class Drug(BaseModel):
     """One agent of the library."""
 
@@ -103,6 +139,7 @@ class Drug(BaseModel):
     chemo_pk: ChemoPK | None = None
     chemo_pd: ChemoPD | None = None
     immunomodulation: Immunomodulation | None = None
+    myelotoxicity: Myelotoxicity | None = None  # optional: Friberg neutropenia (chemotherapy only)
     typical_regimens: list[str] = []  # regimen text examples, in chemoio's grammar
     references: list[str] = []  # full citations for the PMIDs used above
 
@@ -120,6 +157,8 @@ class Drug(BaseModel):
                 raise ValueError(
                     f"{self.name}: chemotherapy needs chemo_pk, chemo_pd and immunomodulation"
                 )
+        if self.myelotoxicity is not None and self.is_antibody:
+            raise ValueError(f"{self.name}: myelotoxicity is only for chemotherapy")
         if "AUC" in self.dose_units and (self.chemo_pk is None or self.chemo_pk.cl_scales_with != "gfr"):
             raise ValueError(f"{self.name}: AUC dosing needs chemo_pk.cl_scales_with: gfr")
         return self

@@ -26,6 +26,10 @@ def adam_tables(result: TrialResult) -> dict[str, pd.DataFrame]:
                                              "pdl1_tps", "pdl1_cps", "pdl1_ic") if c in p}
     cov_cols["tmb"] = p["tmb_mut_per_mb"].to_numpy()
     cov_cols["replicate"] = rep
+    # neutropenia and dose modifications (chemoio.toxicity), when simulated
+    for col, name in _ADSL_TOXICITY.items():
+        if col in p:
+            cov_cols[name] = p[col].to_numpy()
     adsl = adam.make_adsl(study, ids, p["arm"].map(arm_labels).to_numpy(), p["arm"].to_numpy(), cov_cols)
     adtte = adam.stack_adtte([
         adam.make_adtte(study, ids, "OS", p["os_day"], p["os_event"], replicate=rep),
@@ -34,6 +38,47 @@ def adam_tables(result: TrialResult) -> dict[str, pd.DataFrame]:
     bor_codes = np.array([_code(b) for b in p["bor"]], dtype=np.int8)
     adrs = adam.make_adrs(study, ids, result.visit_day, result.visit_codes, bor_codes, replicate=rep)
     return {"adsl": adsl, "adtte": adam.add_adsl_vars(adtte, adsl), "adrs": adrs}
+
+
+#: ADSL variables for the toxicity columns of ``TrialResult.patients`` (docs/endpoints.md).
+_ADSL_TOXICITY = {
+    "anc_baseline": "ANCBL",      # baseline ANC, 10^9/L
+    "anc_nadir": "ANCNADIR",      # lowest ANC on treatment, 10^9/L
+    "anc_grade": "NEUTGR",        # worst CTCAE grade of neutrophil count decreased (0-4)
+    "n_dose_delays": "NDLY",      # cycles postponed
+    "dose_delay_days": "DLYDUR",  # days of postponement in all
+    "n_cycles_omitted": "NOMIT",  # cycles whose chemotherapy was omitted
+    "n_dose_reductions": "NDRED",  # dose reductions
+}
+
+
+def safety_table(result: TrialResult) -> pd.DataFrame:
+    """Per arm (all randomised): grade >= 3 and grade 4 neutropenia, patients with a dose
+    delay, median over replicates with the 2.5-97.5 % interval; mean delays, omitted cycles
+    and dose reductions per patient (all replicates). Empty without toxicity columns."""
+    p = result.patients
+    if "anc_grade" not in p:
+        return pd.DataFrame()
+    st = result.arm_stats
+    label = {a.name: a.label for a in result.spec.arms}
+    rows = []
+    for arm in result.spec.arm_names:
+        g = p[p.arm == arm]
+        if g.empty:
+            continue
+        row = {"arm": label.get(arm, arm)}
+        for key, title in (("neutropenia_g3plus_percent", "grade >= 3 neutropenia (%)"),
+                           ("neutropenia_g4_percent", "grade 4 neutropenia (%)"),
+                           ("dose_delay_percent", "patients with a delay (%)")):
+            v = st[(st.arm == arm) & (st.subgroup == "ITT") & (st.statistic == key)].value.to_numpy(dtype=float)
+            row[title] = (f"{np.median(v):.1f} ({np.quantile(v, 0.025):.1f}-{np.quantile(v, 0.975):.1f})"
+                          if v.size else "-")
+        row["median nadir ANC (10^9/L)"] = round(float(np.nanmedian(g.anc_nadir)), 2)
+        row["delays per patient"] = round(float(g.n_dose_delays.mean()), 3)
+        row["omitted cycles per patient"] = round(float(g.n_cycles_omitted.mean()), 3)
+        row["dose reductions per patient"] = round(float(g.n_dose_reductions.mean()), 3)
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def _code(label: str) -> int:
@@ -52,12 +97,14 @@ def summary_text_table(result: TrialResult) -> pd.DataFrame:
     rows = []
     for _, r in t.iterrows():
         pub = _fmt(r.published) + (f" ({_fmt(r.pub_low)}-{_fmt(r.pub_high)})" if np.isfinite(r.pub_low) else "")
+        trial_ci = f"{_fmt(r.sim_ci_low, 1)}-{_fmt(r.sim_ci_high, 1)}" if np.isfinite(r.sim_ci_low) else "-"
         rows.append({
             "arm / comparison": r.what, "subgroup": r.subgroup, "endpoint": r.endpoint,
             "simulated": f"{_fmt(r.sim_median)} ({_fmt(r.sim_low)}-{_fmt(r.sim_high)})",
-            "published": pub, "inside": r.inside,
+            "single-trial 95% CI": trial_ci, "published": pub, "inside": r.inside,
         })
-    return pd.DataFrame(rows, columns=["arm / comparison", "subgroup", "endpoint", "simulated", "published", "inside"])
+    return pd.DataFrame(rows, columns=["arm / comparison", "subgroup", "endpoint", "simulated",
+                                       "single-trial 95% CI", "published", "inside"])
 
 
 def write_trial_outputs(result: TrialResult, out_dir: str | Path) -> dict[str, Path]:
@@ -121,8 +168,19 @@ def write_trial_outputs(result: TrialResult, out_dir: str | Path) -> dict[str, P
     rep.add_heading("Simulated vs published", 2)
     rep.add_paragraph("Simulated values are the median and 95 % interval over replicate trials. "
                       "'Inside' means the simulated median lies in the published 95 % CI (or, "
-                      "without a published CI, the published value lies in the simulated interval).")
+                      "without a published CI, the published value lies in the simulated interval). "
+                      "'Single-trial 95% CI' is the interval one trial would report, median over "
+                      "replicates: exact Clopper-Pearson for an ORR, Newcombe for an ORR difference. "
+                      f"Response criteria: {result.spec.response_criteria}.")
     rep.add_table(summary_text_table(result), highlight_column="inside")
+    safety = safety_table(result)
+    if len(safety):
+        rep.add_heading("Neutropenia and dose modifications", 2)
+        rep.add_paragraph("Friberg neutrophil model driven by each patient's chemotherapy exposure; "
+                          "CTCAE grades of neutrophil count decreased (grade 3: ANC < 1.0, grade 4: "
+                          "< 0.5 x 10^9/L) over the cycles given before progression, death or "
+                          "censoring. Percentages: median (95 % interval) over replicates.")
+        rep.add_table(safety)
     if len(calls):
         rep.add_heading("Primary endpoints", 2)
         rep.add_table(calls, highlight_column="agrees")

@@ -4,17 +4,25 @@ For each of ``replicates`` trials of the spec's size (all simulated in one batch
 
 1. virtual patients of the spec's tumour type (and biomarker selection) are randomised to
    arms in the spec's ratio, with entry times uniform over the accrual period;
-2. each arm's regimen is simulated (pass 1). Scans follow the spec's schedule with reader
-   noise; new lesions follow a tumour-burden hazard; RECIST 1.1 gives visit responses,
-   confirmed best overall response and the progression day;
-3. treatment stops at progression and crossover patients start the crossover regimen
-   (pass 2, from progression on; before progression both passes are identical);
-4. death follows the tumour-linked hazard integrated over the pass-2 SLD; censoring at the
+2. each patient's chemotherapy schedule is first run through the neutrophil model
+   (chemoio.toxicity): cycles are postponed, doses omitted or reduced by the spec's
+   ``toxicity`` rules, giving per-patient dose times and amounts. It needs only the
+   chemotherapy PK and the marrow, not the tumour;
+3. each arm's regimen is simulated with those doses (pass 1). Scans follow the spec's
+   schedule with reader noise; new lesions follow a tumour-burden hazard; RECIST 1.1 (or
+   iRECIST, ``response_criteria``) gives visit responses, best overall response and the
+   progression day;
+4. treatment stops at progression (under iRECIST at confirmed progression) and crossover
+   patients start the crossover regimen (pass 2, from progression on; before progression
+   both passes are identical and use the same per-patient dose plan);
+5. death follows the tumour-linked hazard integrated over the pass-2 SLD; censoring at the
    data cut-off (entry-dependent) and dropout; PFS/OS/ORR (and pCR/EFS when the arm has
    surgery) per patient;
-5. per replicate: Kaplan-Meier medians, landmark rates, ORR, Cox HR (Efron) with 95 % CI
-   and log-rank p for every comparison and subgroup, stratified by the comparison's
-   ``stratify_by`` factors (subgroups, covariates, the investigator's regimen choice).
+6. per replicate: Kaplan-Meier medians, landmark rates, ORR with its exact (Clopper-
+   Pearson) 95 % CI, grade >= 3 neutropenia, Cox HR (Efron) with 95 % CI and log-rank p for
+   every comparison and subgroup, stratified by the comparison's ``stratify_by`` factors
+   (subgroups, covariates, the investigator's regimen choice), and the ORR difference with
+   Newcombe's 95 % CI.
 
 Outcomes come from the mechanism only; the spec gives the trial's design.
 """
@@ -28,13 +36,21 @@ import numpy as np
 import pandas as pd
 
 from chemoio.analysis import recist
-from chemoio.analysis.survival import DAYS_PER_MONTH, cox_hr_fast, kaplan_meier, logrank_fast
+from chemoio.analysis.survival import (
+    DAYS_PER_MONTH,
+    cox_hr_fast,
+    kaplan_meier,
+    clopper_pearson_ci,
+    logrank_fast,
+    newcombe_difference_ci,
+)
 from chemoio.engine.cohort import run_simulation
-from chemoio.engine.inputs import build_from_events, build_input
+from chemoio.engine.inputs import build_from_events
 from chemoio.errors import ChemoioInputError
 from chemoio.model.parameters import shipped_parameter_set
 from chemoio.population import parameter_matrix, sample_patients
 from chemoio.regimens import resolve_regimen
+from chemoio.toxicity import DosePlan, PatientMarrow, marrow_normals, plan_doses, plan_without_rules
 from chemoio.trial.survival_model import (
     death_hazard_per_day,
     first_event_day,
@@ -50,7 +66,8 @@ LANDMARKS_MONTHS = (12, 24, 36, 60)
 class TrialResult:
     """Everything a trial run produced. ``patients`` has one row per virtual patient of
     every replicate; ``arm_stats`` and ``comparison_stats`` one row per replicate and
-    statistic; ``sld`` holds replicate 0's trajectories for plots."""
+    statistic (``rate_stats``: ORR differences of the comparisons); ``sld`` holds replicate 0's
+    trajectories for plots."""
 
     spec: object
     patients: pd.DataFrame
@@ -62,6 +79,7 @@ class TrialResult:
     sld_rows: np.ndarray  # patient rows of `sld`
     arm_stats: pd.DataFrame
     comparison_stats: pd.DataFrame
+    rate_stats: pd.DataFrame = field(default_factory=pd.DataFrame)  # ORR differences per replicate
     wall_s: float = 0.0
     solver_failures: int = 0
     settings: dict = field(default_factory=dict)
@@ -69,6 +87,16 @@ class TrialResult:
 
 def _survival_overrides(parameters: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in parameters.items() if k.startswith("survival.")}
+
+
+def _choice_label(regimen_name: str, position: int) -> str:
+    """Label of one regimen of an arm's mixture, shared across arms: the suffix of a preset
+    name (``keynote189_chemo_carbo`` -> ``carbo``), else ``#k`` for the k-th entry (regimen
+    texts, e.g. in modified trials, match by position)."""
+    name = regimen_name.strip()
+    if " " not in name and "_" in name:
+        return name.rsplit("_", 1)[-1]
+    return f"#{position + 1}"
 
 
 def subgroup_mask(cov: pd.DataFrame, where: dict[str, float]) -> np.ndarray:
@@ -115,25 +143,30 @@ class _Sim:
         c = self.cov.iloc[rows]
         return (c["weight_kg"].to_numpy(), c["bsa_m2"].to_numpy(), c["gfr_mL_min"].to_numpy())
 
-    def pass1(self, regimen, rows):
+    def pass1(self, plan: DosePlan, rows):
+        """Simulate ``rows`` with their per-patient dose plan (times and amounts)."""
         w, b, g = self._cov(rows)
-        sim, table = build_input(regimen, self.params[rows], w, b, g, self.grid, self.observables,
-                                 pk_eta=self.pk_eta[rows], rtol=self.rtol)
+        sim = build_from_events(
+            list(plan.drugs), self.params[rows], w, b, g, self.grid, self.observables,
+            ev_time=plan.time, ev_slot=plan.slot,
+            ev_duration=np.broadcast_to(plan.duration, plan.time.shape), ev_amount=plan.amount,
+            pk_eta=self.pk_eta[rows], rtol=self.rtol,
+        )
         res = run_simulation(sim, self.backend, observables=self.observables,
                              chunk_size=self.chunk, progress=self.progress)
         self.failures += int(np.sum(res.status != 0))
-        return res.values, table
+        return res.values
 
-    def pass2(self, table, rows, which, stop_day, crossover_regimen, crossover_start):
-        """Re-simulate ``rows`` (a subset ``which`` of the rows ``table`` was built for):
+    def pass2(self, plan: DosePlan, rows, which, stop_day, crossover_regimen, crossover_start):
+        """Re-simulate ``rows`` (a subset ``which`` of the rows ``plan`` was made for):
         doses stop at ``stop_day``; crossover regimen from ``crossover_start`` (inf = no)."""
         w, b, g = self._cov(rows)
         n = len(rows)
-        drugs = list(table.drugs)
-        t_base = np.broadcast_to(table.time_day, (n, table.time_day.size))
-        amt = np.where(t_base < stop_day[:, None], table.amount_mg[which], 0.0)
-        ev_t, ev_s = [t_base], [np.asarray(table.slot, dtype=np.int64)]
-        ev_d, ev_a = [np.broadcast_to(table.duration_day, t_base.shape)], [amt]
+        drugs = list(plan.drugs)
+        t_base = plan.time[which]
+        amt = np.where(t_base < stop_day[:, None], plan.amount[which], 0.0)
+        ev_t, ev_s = [t_base], [np.asarray(plan.slot, dtype=np.int64)]
+        ev_d, ev_a = [np.broadcast_to(plan.duration, t_base.shape)], [amt]
         if crossover_regimen is not None and np.any(np.isfinite(crossover_start)):
             start = np.where(np.isfinite(crossover_start), crossover_start, 0.0)
             horizon = float(self.grid[-1])
@@ -241,7 +274,11 @@ def simulate_trial(
 
     sld = np.empty((total, grid.size))
     cells = np.empty((total, grid.size)) if surgery else None
-    tables: list[tuple] = []  # (rows, table, arm_spec)
+    tables: list[tuple] = []  # (rows, dose plan, arm_spec)
+    # neutropenia and dose rules: per-patient marrow from its own stream of (seed, index)
+    rules = spec.toxicity.rules()
+    toxicity_s = 0.0
+    marrow = PatientMarrow.from_normals(marrow_normals(seed, vp.index)) if rules is not None else None
     regimen_choice = np.full(total, "", dtype=object)
     for k, arm in enumerate(arm_specs):
         rows_arm = np.flatnonzero(arm_idx == k)
@@ -254,27 +291,41 @@ def simulate_trial(
             if rows.size == 0:
                 continue
             reg = resolve_regimen(reg_name)
-            # the investigator's choice within a mixture (e.g. "carbo"/"cis"), a stratum
-            regimen_choice[rows] = reg_name.rsplit("_", 1)[-1] if len(names) > 1 else "single"
-            vals, table = sim.pass1(reg, rows)
+            # the investigator's choice within a mixture (e.g. "carbo"/"cis"), a stratum:
+            # a preset's name suffix, or the position in the mixture for regimen texts
+            regimen_choice[rows] = _choice_label(reg_name, j) if len(names) > 1 else "single"
+            w, b, g = sim._cov(rows)
+            table = reg.dose_table(w, b, g, horizon_days=float(grid[-1]) + 1e-9, n_patients=rows.size)
+            t_tox = time.perf_counter()
+            if rules is None:
+                plan = plan_without_rules(table)
+            else:
+                plan = plan_doses(reg, table, w, b, g, pk_eta=vp.pk_eta[rows], marrow=marrow.take(rows),
+                                  rules=rules, end_cap_day=cutoff_day)
+            toxicity_s += time.perf_counter() - t_tox
+            vals = sim.pass1(plan, rows)
             sld[rows] = vals[:, 0, :]
             if cells is not None:
                 cells[rows] = vals[:, 1, :]
-            tables.append((rows, table, arm))
+            tables.append((rows, plan, arm))
 
-    # scans: reader noise, new lesions, RECIST 1.1 on visits inside follow-up
+    # scans: reader noise, new lesions, RECIST 1.1 (or iRECIST) on visits inside follow-up
     true_visit = sld[:, vidx]
     measured = recist.add_measurement_noise(true_visit, rng)
     baseline = recist.add_measurement_noise(sld[:, 0], rng)
     nl_day = first_event_day(grid, new_lesion_hazard_per_day(sp, sld), e_lesion)
     assessed = visit_day[None, :] <= censor_day[:, None]
-    codes = recist.classify_visits(np.where(assessed, measured, np.nan), baseline, visit_day, nl_day)
-    pd_day, pd_event = recist.progression_day(codes, visit_day)
+    irecist = spec.response_criteria == "irecist"
+    classify = recist.classify_visits_irecist if irecist else recist.classify_visits
+    codes = classify(np.where(assessed, measured, np.nan), baseline, visit_day, nl_day)
+    # the day treatment stops: RECIST progression, or under iRECIST the confirming scan
+    # (treatment continues through an unconfirmed iUPD)
+    pd_day, pd_event = recist.progression_day(codes, visit_day, iupd_date=False)
     pd_day = np.where(pd_event, pd_day, np.inf)
 
     # pass 2: stop treatment at progression; crossover from progression + delay
     if spec.discontinue_on_progression or any(a.crossover for a in arm_specs):
-        for rows, table, arm in tables:
+        for rows, plan, arm in tables:
             prog = np.isfinite(pd_day[rows])
             if not prog.any():
                 continue
@@ -285,7 +336,7 @@ def simulate_trial(
                 x_reg = resolve_regimen(arm.crossover.regimen)
                 crosses = u_cross[sub] < arm.crossover.share
                 x_start = np.where(crosses, pd_day[sub] + arm.crossover.delay_days, np.inf)
-            vals = sim.pass2(table, sub, prog, stop, x_reg, x_start)
+            vals = sim.pass2(plan, sub, prog, stop, x_reg, x_start)
             sld[sub] = vals[:, 0, :]
 
     return dict(
@@ -296,7 +347,7 @@ def simulate_trial(
         u_cross=u_cross, measured=measured, baseline=baseline, nl_day=nl_day, codes=codes,
         pd_day=pd_day, seed=seed, rtol=rtol, parameters=parameters, t_start=t_start,
         params_all=params_all, regimen_choice=regimen_choice,
-        failures=sim.failures,
+        failures=sim.failures, toxicity=rules is not None, toxicity_s=toxicity_s,
     )
 
 
@@ -332,7 +383,7 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     # visits after death are not assessed; progression after death is not seen
     alive_at_visit = visit_day[None, :] <= np.minimum(censor_day, death_day)[:, None]
     codes = np.where(alive_at_visit, codes, recist.Response.NE).astype(np.int8)
-    pd_day2, pd_event2 = recist.progression_day(codes, visit_day)
+    pd_day2, pd_event2 = recist.progression_day(codes, visit_day)  # iRECIST: dated at iUPD
     # PFS: progression at a scan before death, else death, else censored at the last scan
     pfs_day = np.where(pd_event2 & (pd_day2 <= os_day), pd_day2, np.where(os_event, os_day, pd_day2))
     pfs_event = (pd_event2 & (pd_day2 <= os_day)) | os_event
@@ -357,6 +408,9 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     patients["best_pct_change"] = best_pct
     patients["crossover"] = crossed
     patients["regimen_choice"] = st["regimen_choice"]
+    if st.get("toxicity"):
+        _add_toxicity(patients, tables, pd_day if spec.discontinue_on_progression else np.full(total, np.inf),
+                      np.minimum(os_day, censor_day))
     if surgery:
         pcr = np.zeros(total, dtype=bool)
         for k, arm in enumerate(arm_specs):
@@ -383,16 +437,42 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
         patients["efs_day"] = np.where(np.isnan(efs_day), np.nan, np.minimum(efs_day, censor_day))
         patients["efs_event"] = efs_event
 
-    arm_stats, comp_stats = _statistics(spec, patients, arm_names, reps)
+    arm_stats, comp_stats, rate_stats = _statistics(spec, patients, arm_names, reps)
     rep0 = np.flatnonzero(replicate == 0)
     return TrialResult(
         spec=spec, patients=patients, visit_day=visit_day, visit_codes=codes,
         visit_sld=np.where(alive_at_visit, measured, np.nan), grid_day=grid, sld=sld[rep0],
-        sld_rows=rep0, arm_stats=arm_stats, comparison_stats=comp_stats,
+        sld_rows=rep0, arm_stats=arm_stats, comparison_stats=comp_stats, rate_stats=rate_stats,
         wall_s=time.perf_counter() - st["t_start"], solver_failures=st["failures"],
         settings={"replicates": reps, "seed": st["seed"], "rtol": st["rtol"], "n_per_trial": n_per,
-                  "parameters": "shipped" if st["parameters"] is None else "user"},
+                  "parameters": "shipped" if st["parameters"] is None else "user",
+                  "response_criteria": spec.response_criteria, "toxicity": bool(st.get("toxicity")),
+                  "toxicity_s": round(float(st.get("toxicity_s", 0.0)), 3)},
     )
+
+
+#: Per-patient toxicity columns of ``TrialResult.patients`` (when the spec's toxicity is on).
+TOXICITY_COLUMNS = ("anc_baseline", "anc_nadir", "anc_grade", "n_dose_delays", "dose_delay_days",
+                    "n_cycles_omitted", "n_dose_reductions")
+
+
+def _add_toxicity(patients: pd.DataFrame, tables, stop_day: np.ndarray, end_day: np.ndarray) -> None:
+    """Neutropenia and dose-modification columns: cycles that started before treatment
+    stopped (progression) and before death or censoring count; nadirs after death do not."""
+    n = len(patients)
+    out = {c: np.zeros(n) for c in TOXICITY_COLUMNS}
+    out["anc_baseline"] = np.full(n, np.nan)
+    out["anc_nadir"] = np.full(n, np.nan)
+    for rows, plan, _ in tables:
+        s = plan.summary(on_treatment_until=stop_day[rows], observed_until=end_day[rows])
+        out["anc_baseline"][rows] = plan.circ0
+        out["anc_nadir"][rows] = s["anc_nadir"]
+        out["anc_grade"][rows] = s["anc_grade"]
+        for key in ("n_dose_delays", "dose_delay_days", "n_cycles_omitted", "n_dose_reductions"):
+            out[key][rows] = s[key]
+    for c in TOXICITY_COLUMNS:
+        dtype = int if c in ("anc_grade", "n_dose_delays", "n_cycles_omitted", "n_dose_reductions") else float
+        patients[c] = out[c].astype(dtype)
 
 
 def _strata_codes(spec, patients: pd.DataFrame, factors) -> np.ndarray | None:
@@ -430,6 +510,9 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
         cols["EFS"] = (patients["efs_day"].to_numpy() / DAYS_PER_MONTH, patients["efs_event"].to_numpy())
     resp_all = patients["responder"].to_numpy()
     pcr_all = patients["pcr"].to_numpy() if "pcr" in patients else None
+    grade_all = patients["anc_grade"].to_numpy() if "anc_grade" in patients else None
+    delay_all = patients["n_dose_delays"].to_numpy() if "n_dose_delays" in patients else None
+    rate_rows, orr_counts, rate_counts = [], [], []
     group_masks = [("ITT", np.ones(len(patients), dtype=bool))]
     for sg in spec.subgroups or []:
         group_masks.append((sg.name, subgroup_mask(patients, dict(sg.where))))
@@ -439,6 +522,8 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
         arm = arm_all[sl]
         resp = resp_all[sl]
         pcr = pcr_all[sl] if pcr_all is not None else None
+        grade = grade_all[sl] if grade_all is not None else None
+        delay = delay_all[sl] if delay_all is not None else None
         eps = {ep: (t[sl], e[sl]) for ep, (t, e) in cols.items()}
         for gname, gmask_all in group_masks:
             gmask = gmask_all[sl]
@@ -453,7 +538,13 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
                     stats[f"median_{ep.lower()}_months"] = med
                     for mo, v in marks.items():
                         stats[f"{ep.lower()}_{mo}mo_percent"] = v
-                stats["orr_percent"] = 100.0 * float(resp[m].mean())
+                k_resp = int(resp[m].sum())
+                stats["orr_percent"] = 100.0 * k_resp / float(m.sum())
+                orr_counts.append((r, a, gname, k_resp, int(m.sum())))  # exact CI below
+                if grade is not None:
+                    stats["neutropenia_g3plus_percent"] = 100.0 * float((grade[m] >= 3).mean())
+                    stats["neutropenia_g4_percent"] = 100.0 * float((grade[m] >= 4).mean())
+                    stats["dose_delay_percent"] = 100.0 * float((delay[m] > 0).mean())
                 if pcr is not None:
                     stats["pcr_percent"] = 100.0 * float(pcr[m].mean())
                 if "EFS" in eps:
@@ -464,6 +555,9 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
                 me, mc = gmask & (arm == comp.experimental), gmask & (arm == comp.control)
                 if me.sum() < 2 or mc.sum() < 2:
                     continue
+                if "ORR" in comp.endpoints:
+                    rate_counts.append((r, comp.experimental, comp.control, gname,
+                                        int(resp[me].sum()), int(me.sum()), int(resp[mc].sum()), int(mc.sum())))
                 both = me | mc
                 grp = me[both].astype(float)
                 for ep in comp.endpoints:
@@ -480,7 +574,23 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
                     lr = logrank_fast(t[both], e[both], grp, strata=st_b)
                     comp_rows.append((r, comp.experimental, comp.control, gname, ep, hr.hr,
                                       hr.ci_low, hr.ci_high, lr.p))
+    # exact (Clopper-Pearson) 95 % CI of every ORR and Newcombe's CI of every ORR difference,
+    # vectorised over replicates, subgroups and arms
+    if orr_counts:
+        k = np.array([c[3] for c in orr_counts])
+        n = np.array([c[4] for c in orr_counts])
+        lo, hi = clopper_pearson_ci(k, n)
+        for (r, a, gname, _, _), l_, h_ in zip(orr_counts, lo, hi):
+            arm_rows.append((r, a, gname, "orr_ci_low_percent", 100.0 * float(l_)))
+            arm_rows.append((r, a, gname, "orr_ci_high_percent", 100.0 * float(h_)))
+    if rate_counts:
+        x1, n1, x2, n2 = (np.array([c[i] for c in rate_counts]) for i in (4, 5, 6, 7))
+        diff, lo, hi = newcombe_difference_ci(x1, n1, x2, n2)
+        for c, d_, l_, h_ in zip(rate_counts, diff, lo, hi):
+            rate_rows.append((c[0], c[1], c[2], c[3], "ORR", 100.0 * float(d_), 100.0 * float(l_), 100.0 * float(h_)))
     arm_stats = pd.DataFrame(arm_rows, columns=["replicate", "arm", "subgroup", "statistic", "value"])
     comp_stats = pd.DataFrame(comp_rows, columns=["replicate", "experimental", "control", "subgroup",
                                                   "endpoint", "hr", "ci_low", "ci_high", "p"])
-    return arm_stats, comp_stats
+    rate_stats = pd.DataFrame(rate_rows, columns=["replicate", "experimental", "control", "subgroup", "endpoint",
+                                                  "diff_percent", "ci_low_percent", "ci_high_percent"])
+    return arm_stats, comp_stats, rate_stats

@@ -59,6 +59,7 @@ __all__ = [
     "PublishedSpec",
     "PublishedValue",
     "SubgroupSpec",
+    "ToxicitySpec",
     "TrialSpec",
     "list_specs",
     "load_spec",
@@ -73,6 +74,10 @@ DAYS_PER_MONTH = 365.25 / 12.0
 
 Endpoint = Literal["OS", "PFS", "ORR", "pCR", "EFS"]
 ENDPOINTS: tuple[str, ...] = typing.get_args(Endpoint)
+
+ResponseCriteria = Literal["recist11", "irecist"]
+#: Response criteria a spec may choose (``response_criteria``).
+RESPONSE_CRITERIA: tuple[str, ...] = typing.get_args(ResponseCriteria)
 
 #: Keys of ``population.selection`` (eligibility) when chemoio.population cannot be imported;
 #: otherwise its ``SELECTION_KEYS`` are used. Bounds are inclusive (``*_min``: value >= min,
@@ -111,7 +116,8 @@ PUBLISHED_KEYS: tuple[str, ...] = (
     "orr_percent", "pcr_percent", "cr_percent",
     "os_12mo_percent", "os_24mo_percent", "os_60mo_percent",
     "pfs_6mo_percent", "pfs_9mo_percent", "pfs_12mo_percent",
-    "efs_36mo_percent", "efs_event_percent", "grade3plus_ae_percent", "n",
+    "efs_36mo_percent", "efs_event_percent", "grade3plus_ae_percent",
+    "neutropenia_g3plus_percent", "n",
 )
 _LANDMARK = re.compile(r"^(os|pfs|efs)_\d+mo_percent$")
 
@@ -364,6 +370,65 @@ class ComparisonSpec(_Model):
     )
 
 
+class ToxicitySpec(_Model):
+    """Neutropenia (Friberg model, chemoio.toxicity) and the protocol's dose rules.
+
+    Defaults: a cycle starts only with ANC >= 1.5 x 10^9/L, else it is postponed by a week
+    and re-checked, up to 3 weeks, then that cycle's chemotherapy is omitted; a delay moves
+    the whole remaining schedule, antibody included (``delay_moves``). Two further rules of
+    typical protocols are available but off by default, because they lower the dose
+    intensity the shipped parameter set was calibrated with: omitting day-8/15 doses when
+    ANC < 1.0 (``within_cycle_anc_min: 1.0``) and reducing the cytotoxics to 75 % after a
+    grade-4 nadir, at most twice, then stopping them (``dose_reduction: 0.75``, the
+    pemetrexed label's rule)."""
+
+    enabled: bool = Field(True, description="simulate neutrophils and apply the dose rules; false = every "
+                          "dose on its planned day and no neutropenia outputs")
+    dose_delays: bool = Field(True, description="postpone a cycle while ANC < anc_min (false: cycles start on time)")
+    anc_min: float = Field(1.5, gt=0.0, description="ANC (10^9/L) needed on day 1 of a cycle")
+    recheck_days: int = Field(7, ge=1, description="days between re-checks of a postponed cycle")
+    max_delay_days: int = Field(21, ge=0, description="longest postponement of a cycle; a cycle that "
+                                "still cannot start is omitted")
+    within_cycle_anc_min: float | None = Field(
+        None, ge=0.0, description="ANC (10^9/L) needed for a dose a week or more into a cycle (d8, d15), "
+        "else it is omitted; null = never omitted")
+    dose_reduction: float | None = Field(
+        None, gt=0.0, le=1.0, description="dose factor after a grade-4 nadir, e.g. 0.75 (pemetrexed label); "
+        "null (default) = no reductions")
+    reduce_below_anc: float = Field(0.5, gt=0.0, description="nadir ANC (10^9/L) that triggers a reduction")
+    max_reductions: int = Field(2, ge=0, description="reductions allowed; a further grade-4 nadir stops the cytotoxics")
+    delay_moves: Literal["whole_schedule", "chemotherapy"] = Field(
+        "whole_schedule", description="whole_schedule: a delay moves every later dose of the patient, antibody "
+        "included; chemotherapy: only the cytotoxics move")
+
+    @model_validator(mode="after")
+    def _check(self) -> ToxicitySpec:
+        if self.max_delay_days % self.recheck_days:
+            raise ChemoioInputError(
+                "max_delay_days", f"{self.max_delay_days} is not a multiple of recheck_days ({self.recheck_days})")
+        if self.dose_reduction is not None and self.reduce_below_anc >= self.anc_min:
+            raise ChemoioInputError(
+                "reduce_below_anc", f"{self.reduce_below_anc:g} must be below anc_min ({self.anc_min:g})")
+        return self
+
+    def rules(self):
+        """The :class:`chemoio.toxicity.DoseRules` of this section (None when disabled)."""
+        from chemoio.toxicity import DoseRules
+
+        if not self.enabled:
+            return None
+        return DoseRules(
+            anc_min=self.anc_min if self.dose_delays else 0.0,
+            recheck_days=float(self.recheck_days),
+            max_delay_days=float(self.max_delay_days),
+            within_cycle_anc_min=self.within_cycle_anc_min,
+            reduce_below_anc=self.reduce_below_anc if self.dose_reduction is not None else None,
+            reduction_factor=self.dose_reduction if self.dose_reduction is not None else 1.0,
+            max_reductions=self.max_reductions,
+            delay_moves=self.delay_moves,
+        )
+
+
 # ----------------------------------------------------------------------------- published results
 
 
@@ -561,6 +626,10 @@ class TrialSpec(_Model):
     seed: int = 1
     alpha: float = Field(0.05, gt=0.0, lt=1.0, description="two-sided level for 'meets its primary endpoint'")
     alpha_by_endpoint: dict[Endpoint, float] = Field(default_factory=dict, description="per-endpoint override of alpha")
+    response_criteria: ResponseCriteria = Field(
+        "recist11", description="recist11: RECIST 1.1 progression; irecist: a RECIST progression is iUPD, "
+        "treatment continues and progression counts only when confirmed (iCPD)")
+    toxicity: ToxicitySpec = Field(default_factory=ToxicitySpec, description="neutropenia and dose rules")
     published: PublishedSpec | None = None
     notes: list[str] = Field(default_factory=list)
 
@@ -769,7 +838,10 @@ class TrialSpec(_Model):
 
     def to_yaml(self) -> str:
         """YAML text that loads back to an equal spec."""
-        return yaml.safe_dump(self.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True)
+        data = self.model_dump(mode="json", exclude_none=True)
+        # a null in the toxicity section switches a rule off: keep it
+        data["toxicity"] = self.toxicity.model_dump(mode="json")
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
 # ----------------------------------------------------------------------------- loading
