@@ -215,9 +215,11 @@ def _ident(text: str) -> str:
 
 def _choice_labels(mixture: dict[str, float]) -> set[str]:
     """The runner's regimen_choice labels of a mixture (see chemoio.trial.runner)."""
+    from chemoio.trial.runner import _choice_label
+
     if len(mixture) == 1:
         return {"single"}
-    return {k.rsplit("_", 1)[-1] for k in mixture}
+    return {_choice_label(k, j) for j, k in enumerate(mixture)}
 
 
 def derive_spec(contrast: Contrast, exp_regimens: dict[str, float], ctl_regimens: dict[str, float],
@@ -251,10 +253,10 @@ def derive_spec(contrast: Contrast, exp_regimens: dict[str, float], ctl_regimens
     data["randomization"] = f"{ratio[contrast.experimental]}:{ratio[contrast.control]}"
     data["comparisons"] = [dict(c) for c in data.get("comparisons", [])
                            if c["experimental"] == contrast.experimental and c["control"] == contrast.control]
-    # The runner labels a patient's investigator's choice by the suffix of the mixture key
-    # ("..._carbo"); regimen-text keys have no such suffix, so after a transform the labels
-    # differ between the arms and a stratum would hold one arm only. Stratify by the choice
-    # only when both arms still carry the same labels.
+    # The runner labels a patient's investigator's choice by a preset key's suffix
+    # ("..._carbo") or a regimen text's position in the mixture; should the two arms end up
+    # with different labels, a stratum would hold one arm only. Stratify by the choice only
+    # when both arms carry the same labels.
     if _choice_labels(exp_regimens) != _choice_labels(ctl_regimens):
         for c in data["comparisons"]:
             c["stratify_by"] = [s for s in c.get("stratify_by", []) if s != "regimen_choice"]
