@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -11,8 +12,9 @@ from chemoio.model.parameters import parameter_table
 
 
 def chemoio(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "240"}  # wide enough that rich does not fold headers
     return subprocess.run([sys.executable, "-m", "chemoio.interfaces.cli", *args],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
 
 
 @pytest.mark.parametrize("regimen, field", [
@@ -69,3 +71,13 @@ def test_python_dash_m_has_every_command():
         assert r.returncode == 0, r.stderr
         for cmd in ("run-cohort", "runs", "query", "experiment", "trial"):
             assert cmd in r.stdout, (mod, cmd)
+
+
+def test_trial_run_prints_the_comparison_table_and_writes_the_report(tmp_path):
+    r = chemoio("trial", "run", "keynote361", "-R", "1", "--out", str(tmp_path / "kn361"))
+    assert r.returncode == 0, r.stderr
+    out = " ".join(r.stdout.split())
+    for header in ("single-trial 95% CI", "published (CI)", "inside?"):
+        assert header in out
+    assert "ORR" in out and "OS" in out
+    assert (tmp_path / "kn361" / "report.html").stat().st_size > 10_000

@@ -225,11 +225,13 @@ def trial_run(
     folder = out or Path("out") / sp.name
     paths = write_trial_outputs(result, folder)
     table = Table(title=f"{sp.title} - {result.settings['replicates']} replicate trials of {result.settings['n_per_trial']} patients")
-    for col in ("arm / comparison", "subgroup", "endpoint", "simulated (median, 95% interval)", "published (CI)", "inside?"):
+    for col in ("arm / comparison", "subgroup", "endpoint", "simulated (median, 95% interval)",
+                "single-trial 95% CI", "published (CI)", "inside?"):
         table.add_column(col, overflow="fold")
     for _, r in summary_text_table(result).iterrows():
         mark = {True: "[green]yes", False: "[red]no", None: "-"}.get(r["inside"], "-")
-        table.add_row(r["arm / comparison"], r["subgroup"], r["endpoint"], r["simulated"], r["published"], mark)
+        table.add_row(r["arm / comparison"], r["subgroup"], r["endpoint"], r["simulated"],
+                      r["single-trial 95% CI"], r["published"], mark)
     console.print(table)
     calls = primary_calls(result)
     if len(calls):
