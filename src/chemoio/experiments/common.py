@@ -484,6 +484,21 @@ def cohort_readouts(cohort: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
+def condition_columns(result: "TrialResult", contrast: Contrast, exp_mix: dict[str, float],
+                      ctl_mix: dict[str, float], spec: "TrialSpec", *, combo: "Regimen | None" = None,
+                      chemo: "Regimen | None" = None, n: int, seed: int, window_days: float,
+                      work: Work | None = None) -> dict[str, Any]:
+    """The columns every experiment row shares: :func:`contrast_stats`, the mechanism
+    read-outs of :func:`arm_readouts` (of ``combo``/``chemo``, by default each mixture's first
+    regimen) and both arms' regimen texts."""
+    row: dict[str, Any] = dict(contrast_stats(result, contrast))
+    row.update(arm_readouts(combo or first_regimen(exp_mix), chemo or first_regimen(ctl_mix), spec,
+                            n=n, seed=seed, window_days=window_days, work=work))
+    row["combo_regimen"] = mixture_text(exp_mix)
+    row["chemo_regimen"] = mixture_text(ctl_mix)
+    return row
+
+
 #: Read-out columns of :func:`arm_readouts`, in table order.
 READOUT_COLUMNS = ("chemo_logkill", "antigen_fold_chemo", "antigen_per_kill", "antigen_fold_combo",
                    "dc_fold_combo", "effector_peak_combo", "effector_peak_chemo", "treg_nadir",

@@ -96,11 +96,8 @@ def dose(
             res = cm.run_condition(d, replicates=replicates, seed=seed, n_scale=n_scale, work=work)
             c2 = cm.Contrast(d, contrast.experimental, contrast.control, d.comparisons[0])
             row: dict[str, Any] = {"dose_pct": pct, "cycles": n_c}
-            row.update(cm.contrast_stats(res, c2))
-            row.update(cm.arm_readouts(cm.first_regimen(exp_mix), cm.first_regimen(ctl_mix), d, n=n_mechanism,
-                                       seed=seed, window_days=window, work=work))
-            row["combo_regimen"] = cm.mixture_text(exp_mix)
-            row["chemo_regimen"] = cm.mixture_text(ctl_mix)
+            row.update(cm.condition_columns(res, c2, exp_mix, ctl_mix, d, n=n_mechanism, seed=seed,
+                                            window_days=window, work=work))
             rows.append(row)
     table = pd.DataFrame(rows)
 

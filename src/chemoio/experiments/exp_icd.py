@@ -183,12 +183,9 @@ def icd(
                                "backbone": bb.to_text()}
         if equal_kill:
             row["dose_factor"] = factors[a]
-        row.update(cm.contrast_stats(res, c2))
         # read-outs: the backbone alone (without the inhibitor), also when the trial's control is kept
-        row.update(cm.arm_readouts(cm.first_regimen(exp_mix), cm.first_regimen(own_ctl), d, n=n_mechanism,
-                                   seed=seed, window_days=window, work=work))
-        row["combo_regimen"] = cm.mixture_text(exp_mix)
-        row["chemo_regimen"] = cm.mixture_text(ctl_mix)
+        row.update(cm.condition_columns(res, c2, exp_mix, ctl_mix, d, chemo=cm.first_regimen(own_ctl),
+                                        n=n_mechanism, seed=seed, window_days=window, work=work))
         row["dose_source"] = _backbones()[a]["source"] if not equal_kill else "scaled to equal kill (model contrast)"
         rows.append(row)
     table = pd.DataFrame(rows).sort_values(["icd_fraction", "agent"], ascending=[False, True]).reset_index(drop=True)

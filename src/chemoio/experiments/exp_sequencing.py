@@ -94,11 +94,8 @@ def sequencing(
         ici_start = min(i.start_day for i in combo.items if cm.item_kind(i) == "ici")
         row: dict[str, Any] = {"offset_days": off, "order": _order(off),
                                "chemo_start_day": chemo_start, "ici_start_day": ici_start}
-        row.update(cm.contrast_stats(res, c2))
-        row.update(cm.arm_readouts(combo, cm.first_regimen(ctl_mix), d, n=n_mechanism, seed=seed,
-                                   window_days=window, work=work))
-        row["combo_regimen"] = cm.mixture_text(exp_mix)
-        row["chemo_regimen"] = cm.mixture_text(ctl_mix)
+        row.update(cm.condition_columns(res, c2, exp_mix, ctl_mix, d, combo=combo, n=n_mechanism,
+                                        seed=seed, window_days=window, work=work))
         rows.append(row)
     table = pd.DataFrame(rows)
 
