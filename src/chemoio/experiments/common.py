@@ -499,6 +499,18 @@ def condition_columns(result: "TrialResult", contrast: Contrast, exp_mix: dict[s
     return row
 
 
+def hr_extremes(table: pd.DataFrame, endpoints: list[str], where) -> list[str]:
+    """One headline per time-to-event endpoint: the lowest and the highest HR of the table
+    and the condition each occurs at (``where(row) -> str``)."""
+    lines = []
+    for ep in endpoints:
+        best = table.loc[table[f"hr_{ep}"].idxmin()]
+        worst = table.loc[table[f"hr_{ep}"].idxmax()]
+        lines.append(f"HR {ep.upper()}: lowest {best[f'hr_{ep}']:.2f} at {where(best)}, "
+                     f"highest {worst[f'hr_{ep}']:.2f} at {where(worst)}.")
+    return lines
+
+
 #: Read-out columns of :func:`arm_readouts`, in table order.
 READOUT_COLUMNS = ("chemo_logkill", "antigen_fold_chemo", "antigen_per_kill", "antigen_fold_combo",
                    "dc_fold_combo", "effector_peak_combo", "effector_peak_chemo", "treg_nadir",

@@ -103,12 +103,7 @@ def dose(
 
     tte = [e.lower() for e in contrast.tte_endpoints]
     resp = [e.lower() for e in contrast.response_endpoints]
-    headline = []
-    for ep in tte:
-        best = table.loc[table[f"hr_{ep}"].idxmin()]
-        worst = table.loc[table[f"hr_{ep}"].idxmax()]
-        headline.append(f"HR {ep.upper()}: lowest {best[f'hr_{ep}']:.2f} at {best.dose_pct:g} % x {int(best.cycles)} "
-                        f"cycles, highest {worst[f'hr_{ep}']:.2f} at {worst.dose_pct:g} % x {int(worst.cycles)} cycles.")
+    headline = cm.hr_extremes(table, tte, lambda r: f"{r.dose_pct:g} % x {int(r.cycles)} cycles")
     lo, hi = table[table.dose_pct == doses[0]], table[table.dose_pct == doses[-1]]
     headline.append(f"Median best SLD change in the chemotherapy arm: {lo.best_change_chemo.mean():+.1f} % at "
                     f"{doses[0]:g} % dose vs {hi.best_change_chemo.mean():+.1f} % at {doses[-1]:g} % (mean over cycles).")

@@ -101,13 +101,7 @@ def sequencing(
 
     tte = [e.lower() for e in contrast.tte_endpoints]
     resp = [e.lower() for e in contrast.response_endpoints]
-    headline = []
-    for ep in tte:
-        best = table.loc[table[f"hr_{ep}"].idxmin()]
-        worst = table.loc[table[f"hr_{ep}"].idxmax()]
-        headline.append(f"HR {ep.upper()}: lowest {best[f'hr_{ep}']:.2f} at offset {int(best.offset_days):+d} days "
-                        f"({best.order}), highest {worst[f'hr_{ep}']:.2f} at {int(worst.offset_days):+d} days "
-                        f"({worst.order}).")
+    headline = cm.hr_extremes(table, tte, lambda r: f"offset {int(r.offset_days):+d} days ({r.order})")
     display = ["offset_days", "order"]
     for ep in tte:
         display += [f"hr_{ep}", f"hr_{ep}_low", f"hr_{ep}_high"]
