@@ -9,9 +9,11 @@ For each of ``replicates`` trials of the spec's size (all simulated in one batch
    ``toxicity`` rules, giving per-patient dose times and amounts. It needs only the
    chemotherapy PK and the marrow, not the tumour;
 3. each arm's regimen is simulated with those doses (pass 1). Scans follow the spec's
-   schedule with reader noise; new lesions follow a tumour-burden hazard; RECIST 1.1 (or
-   iRECIST, ``response_criteria``) gives visit responses, best overall response and the
-   progression day;
+   schedule with reader noise; each scan happens within the spec's visit window
+   (``scan_window_days``, uniform offset per patient and visit); new lesions follow a
+   tumour-burden hazard; RECIST 1.1 (or iRECIST, ``response_criteria``) reads the SLD at the
+   scheduled days and gives visit responses, best overall response and the progression
+   day, which is dated at the actual scan;
 4. treatment stops at progression (under iRECIST at confirmed progression) and crossover
    patients start the crossover regimen (pass 2, from progression on; before progression
    both passes are identical and use the same per-patient dose plan);
@@ -47,10 +49,11 @@ from chemoio.analysis.survival import (
 from chemoio.engine.cohort import run_simulation
 from chemoio.engine.inputs import build_from_events
 from chemoio.errors import ChemoioInputError
-from chemoio.model.parameters import shipped_parameter_set
+from chemoio.model.parameters import agent_potency, shipped_parameter_set
 from chemoio.population import parameter_matrix, sample_patients
 from chemoio.regimens import resolve_regimen
 from chemoio.toxicity import DosePlan, PatientMarrow, marrow_normals, plan_doses, plan_without_rules
+from chemoio.trial.spec import DEFAULT_SCAN_WINDOW_DAYS, check_scan_window
 from chemoio.trial.survival_model import (
     death_hazard_per_day,
     first_event_day,
@@ -59,7 +62,10 @@ from chemoio.trial.survival_model import (
 )
 
 PCR_THRESHOLD_CELLS = 1.0e5  # assumed: residual viable cells below pathological detection
-LANDMARKS_MONTHS = (12, 24, 36, 60)
+LANDMARKS_MONTHS = (6, 9, 12, 24, 36, 60)
+#: Seed suffix of the visit-window stream: offsets come from ``default_rng([seed, 20261122, 7])``,
+#: independent of the trial's main stream, so every other draw is the same for any window.
+VISIT_WINDOW_STREAM = 7
 
 
 @dataclass
@@ -80,6 +86,7 @@ class TrialResult:
     arm_stats: pd.DataFrame
     comparison_stats: pd.DataFrame
     rate_stats: pd.DataFrame = field(default_factory=pd.DataFrame)  # ORR differences per replicate
+    visit_actual_day: np.ndarray | None = None  # (n_patients, n_visits) day each scan happened
     wall_s: float = 0.0
     solver_failures: int = 0
     settings: dict = field(default_factory=dict)
@@ -114,6 +121,42 @@ def subgroup_mask(cov: pd.DataFrame, where: dict[str, float]) -> np.ndarray:
     return mask
 
 
+def _visit_offsets(seed: int, n: int, visit_day: np.ndarray, window_days: float) -> np.ndarray:
+    """Per patient and visit, the actual scan day minus the scheduled one: uniform on
+    [-w, +w] from the trial's own visit-window stream (zeros for w = 0)."""
+    if window_days == 0 or visit_day.size == 0:
+        return np.zeros((n, visit_day.size))
+    rng = np.random.default_rng([seed, 20261122, VISIT_WINDOW_STREAM])
+    return rng.uniform(-window_days, window_days, size=(n, visit_day.size))
+
+
+def _at_actual_visit(day: np.ndarray, visit_day: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Replace scheduled scan days in ``day`` (n,) by the patient's actual scan day of that
+    visit; other values (day 0 = no scan, inf, death days) are kept."""
+    day = np.asarray(day, dtype=float)
+    v = visit_day.size
+    if v == 0:
+        return day.copy()
+    j = np.searchsorted(visit_day, day)
+    jc = np.minimum(j, v - 1)
+    hit = (j < v) & (visit_day[jc] == day)
+    return np.where(hit, actual[np.arange(day.size), jc], day)
+
+
+def _seen_new_lesion_day(nl_day: np.ndarray, visit_day: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """New-lesion day for classification on the scheduled days: the scheduled day of the
+    first visit whose actual scan is on or after the lesion's appearance (inf = never), so a
+    lesion is seen at a visit exactly when it exists at that visit's actual scan. Equals the
+    classification with ``nl_day`` itself when every scan is on schedule."""
+    nl = np.where(np.isnan(nl_day), np.inf, np.asarray(nl_day, dtype=float))
+    v = visit_day.size
+    if v == 0:
+        return nl
+    k = np.sum(actual < nl[:, None], axis=1)
+    seen = np.where(k < v, visit_day[np.minimum(k, v - 1)], np.inf)
+    return np.where(nl > 0, seen, nl)  # day <= 0 stays (classification rejects it)
+
+
 def _km_median_and_landmarks(t_m: np.ndarray, e: np.ndarray) -> tuple[float, dict[int, float]]:
     if t_m.size == 0:
         return np.nan, {}
@@ -133,8 +176,9 @@ def _km_median_and_landmarks(t_m: np.ndarray, e: np.ndarray) -> tuple[float, dic
 class _Sim:
     """Simulates the patients of one arm (pass 1 and pass 2) on the trial grid."""
 
-    def __init__(self, params, cov, pk_eta, grid, observables, rtol, backend, chunk, progress):
+    def __init__(self, params, cov, pk_eta, grid, observables, rtol, backend, chunk, progress, potency=None):
         self.params, self.cov, self.pk_eta, self.grid = params, cov, pk_eta, grid
+        self.potency = potency or {}  # per-agent E_max multipliers (chemo_potency.<drug>)
         self.observables, self.rtol, self.backend = observables, rtol, backend
         self.chunk, self.progress = chunk, progress
         self.failures = 0
@@ -150,7 +194,7 @@ class _Sim:
             list(plan.drugs), self.params[rows], w, b, g, self.grid, self.observables,
             ev_time=plan.time, ev_slot=plan.slot,
             ev_duration=np.broadcast_to(plan.duration, plan.time.shape), ev_amount=plan.amount,
-            pk_eta=self.pk_eta[rows], rtol=self.rtol,
+            pk_eta=self.pk_eta[rows], rtol=self.rtol, potency=self.potency,
         )
         res = run_simulation(sim, self.backend, observables=self.observables,
                              chunk_size=self.chunk, progress=self.progress)
@@ -186,7 +230,7 @@ class _Sim:
             drugs, self.params[rows], w, b, g, self.grid, self.observables,
             ev_time=np.concatenate(ev_t, axis=1), ev_slot=np.concatenate(ev_s),
             ev_duration=np.concatenate(ev_d, axis=1), ev_amount=np.concatenate(ev_a, axis=1),
-            pk_eta=self.pk_eta[rows], rtol=self.rtol,
+            pk_eta=self.pk_eta[rows], rtol=self.rtol, potency=self.potency,
         )
         res = run_simulation(sim, self.backend, observables=self.observables,
                              chunk_size=self.chunk, progress=self.progress)
@@ -264,13 +308,18 @@ def simulate_trial(
     u_mix = rng.uniform(size=total)
 
     visit_day = np.asarray(spec.visit_days(cutoff_day), dtype=float)
+    # visit windows: scan j of patient i happens on visit_day[j] + visit_offset[i, j]
+    window = float(getattr(spec, "scan_window_days", DEFAULT_SCAN_WINDOW_DAYS))
+    check_scan_window(window, visit_day, getattr(spec, "scan_schedule", None))
+    visit_offset = _visit_offsets(seed, total, visit_day, window)
+    visit_actual = visit_day[None, :] + visit_offset
     surgery = {a.name: a.surgery_day for a in arm_specs if getattr(a, "surgery_day", None)}
     grid = np.unique(np.concatenate([np.arange(0.0, cutoff_day, 7.0), visit_day, [0.0, cutoff_day],
                                      np.array(list(surgery.values()), dtype=float)]))
     vidx = np.searchsorted(grid, visit_day)
     observables = ("sld_mm", "tumor_cells") if surgery else ("sld_mm",)
     sim = _Sim(params, cov, vp.pk_eta, grid, observables, rtol, backend,
-               chunk=20_000, progress=progress)
+               chunk=20_000, progress=progress, potency=agent_potency(params_all))
 
     sld = np.empty((total, grid.size))
     cells = np.empty((total, grid.size)) if surgery else None
@@ -314,14 +363,18 @@ def simulate_trial(
     measured = recist.add_measurement_noise(true_visit, rng)
     baseline = recist.add_measurement_noise(sld[:, 0], rng)
     nl_day = first_event_day(grid, new_lesion_hazard_per_day(sp, sld), e_lesion)
-    assessed = visit_day[None, :] <= censor_day[:, None]
+    # a scan is done when its actual day is inside follow-up; the SLD is read on the
+    # scheduled grid day (a week changes it little), a new lesion counts when it exists on
+    # the actual scan day
+    assessed = visit_actual <= censor_day[:, None]
     irecist = spec.response_criteria == "irecist"
     classify = recist.classify_visits_irecist if irecist else recist.classify_visits
-    codes = classify(np.where(assessed, measured, np.nan), baseline, visit_day, nl_day)
+    codes = classify(np.where(assessed, measured, np.nan), baseline, visit_day,
+                     _seen_new_lesion_day(nl_day, visit_day, visit_actual))
     # the day treatment stops: RECIST progression, or under iRECIST the confirming scan
-    # (treatment continues through an unconfirmed iUPD)
+    # (treatment continues through an unconfirmed iUPD), dated at the actual scan
     pd_day, pd_event = recist.progression_day(codes, visit_day, iupd_date=False)
-    pd_day = np.where(pd_event, pd_day, np.inf)
+    pd_day = np.where(pd_event, _at_actual_visit(pd_day, visit_day, visit_actual), np.inf)
 
     # pass 2: stop treatment at progression; crossover from progression + delay
     if spec.discontinue_on_progression or any(a.crossover for a in arm_specs):
@@ -342,7 +395,8 @@ def simulate_trial(
     return dict(
         spec=spec, arm_specs=arm_specs, arm_names=arm_names, arm_idx=arm_idx, replicate=replicate,
         reps=reps, n_per=n_per, total=total, cov=cov, tumor=tumor, sp=sp, grid=grid,
-        visit_day=visit_day, sld=sld, cells=cells, tables=tables, surgery=surgery,
+        visit_day=visit_day, visit_offset=visit_offset, scan_window_days=window,
+        sld=sld, cells=cells, tables=tables, surgery=surgery,
         entry_day=entry_day, censor_day=censor_day, e_death=e_death, e_lesion=e_lesion,
         u_cross=u_cross, measured=measured, baseline=baseline, nl_day=nl_day, codes=codes,
         pd_day=pd_day, seed=seed, rtol=rtol, parameters=parameters, t_start=t_start,
@@ -365,6 +419,10 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     e_death, e_lesion, u_cross, measured = st["e_death"], st["e_lesion"], st["u_cross"], st["measured"]
     baseline, nl_day, codes, pd_day = st["baseline"], st["nl_day"], st["codes"], st["pd_day"]
     sp = st["sp"]
+    visit_offset = st.get("visit_offset")
+    if visit_offset is None:  # a state from before visit windows: every scan on schedule
+        visit_offset = np.zeros((total, visit_day.size))
+    visit_actual = visit_day[None, :] + visit_offset
     if survival:
         base = dict(st["params_all"])
         base.update(survival)
@@ -381,14 +439,17 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     os_day = np.minimum(death_day, censor_day)
 
     # visits after death are not assessed; progression after death is not seen
-    alive_at_visit = visit_day[None, :] <= np.minimum(censor_day, death_day)[:, None]
+    alive_at_visit = visit_actual <= np.minimum(censor_day, death_day)[:, None]
     codes = np.where(alive_at_visit, codes, recist.Response.NE).astype(np.int8)
     pd_day2, pd_event2 = recist.progression_day(codes, visit_day)  # iRECIST: dated at iUPD
+    # progression and censoring at the last adequate scan are dated at the actual scan
+    pd_day2 = _at_actual_visit(pd_day2, visit_day, visit_actual)
     # PFS: progression at a scan before death, else death, else censored at the last scan
     pfs_day = np.where(pd_event2 & (pd_day2 <= os_day), pd_day2, np.where(os_event, os_day, pd_day2))
     pfs_event = (pd_event2 & (pd_day2 <= os_day)) | os_event
     bor, confirmed = recist.best_overall_response(codes, visit_day)
     responder = recist.objective_response(bor) & confirmed
+    complete_responder = (bor == recist.Response.CR) & confirmed
     best_pct = recist.best_pct_change(np.where(alive_at_visit, measured, np.nan), baseline)
 
     patients = cov.copy()
@@ -405,6 +466,7 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     patients["new_lesion_day"] = np.where(np.isfinite(nl_day), nl_day, np.nan)
     patients["bor"] = recist.labels(bor)
     patients["responder"] = responder
+    patients["complete_responder"] = complete_responder
     patients["best_pct_change"] = best_pct
     patients["crossover"] = crossed
     patients["regimen_choice"] = st["regimen_choice"]
@@ -443,10 +505,12 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
         spec=spec, patients=patients, visit_day=visit_day, visit_codes=codes,
         visit_sld=np.where(alive_at_visit, measured, np.nan), grid_day=grid, sld=sld[rep0],
         sld_rows=rep0, arm_stats=arm_stats, comparison_stats=comp_stats, rate_stats=rate_stats,
+        visit_actual_day=visit_actual,
         wall_s=time.perf_counter() - st["t_start"], solver_failures=st["failures"],
         settings={"replicates": reps, "seed": st["seed"], "rtol": st["rtol"], "n_per_trial": n_per,
                   "parameters": "shipped" if st["parameters"] is None else "user",
                   "response_criteria": spec.response_criteria, "toxicity": bool(st.get("toxicity")),
+                  "scan_window_days": float(st.get("scan_window_days", 0.0)),
                   "toxicity_s": round(float(st.get("toxicity_s", 0.0)), 3)},
     )
 
@@ -509,6 +573,7 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
     if "efs_day" in patients and patients["efs_day"].notna().any():
         cols["EFS"] = (patients["efs_day"].to_numpy() / DAYS_PER_MONTH, patients["efs_event"].to_numpy())
     resp_all = patients["responder"].to_numpy()
+    cr_all = patients["complete_responder"].to_numpy() if "complete_responder" in patients else None
     pcr_all = patients["pcr"].to_numpy() if "pcr" in patients else None
     grade_all = patients["anc_grade"].to_numpy() if "anc_grade" in patients else None
     delay_all = patients["n_dose_delays"].to_numpy() if "n_dose_delays" in patients else None
@@ -521,6 +586,7 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
         sl = slice(r * n_per, (r + 1) * n_per)
         arm = arm_all[sl]
         resp = resp_all[sl]
+        cr = cr_all[sl] if cr_all is not None else None
         pcr = pcr_all[sl] if pcr_all is not None else None
         grade = grade_all[sl] if grade_all is not None else None
         delay = delay_all[sl] if delay_all is not None else None
@@ -541,6 +607,8 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
                 k_resp = int(resp[m].sum())
                 stats["orr_percent"] = 100.0 * k_resp / float(m.sum())
                 orr_counts.append((r, a, gname, k_resp, int(m.sum())))  # exact CI below
+                if cr is not None:
+                    stats["cr_percent"] = 100.0 * float(cr[m].sum()) / float(m.sum())
                 if grade is not None:
                     stats["neutropenia_g3plus_percent"] = 100.0 * float((grade[m] >= 3).mean())
                     stats["neutropenia_g4_percent"] = 100.0 * float((grade[m] >= 4).mean())

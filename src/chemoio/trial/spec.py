@@ -46,6 +46,7 @@ from chemoio.trial.schedule import ScanSchedule
 
 __all__ = [
     "DAYS_PER_MONTH",
+    "DEFAULT_SCAN_WINDOW_DAYS",
     "ENDPOINTS",
     "SELECTION_KEYS",
     "STRATIFY_COVARIATES",
@@ -61,6 +62,7 @@ __all__ = [
     "SubgroupSpec",
     "ToxicitySpec",
     "TrialSpec",
+    "check_scan_window",
     "list_specs",
     "load_spec",
     "parse_ratio",
@@ -589,6 +591,49 @@ class PublishedSpec(_Model):
 # ----------------------------------------------------------------------------- the trial
 
 
+#: Default ``scan_window_days``: assumed, the +/-7 days typical of protocols' assessment windows.
+DEFAULT_SCAN_WINDOW_DAYS = 7.0
+
+
+def check_scan_window(window_days: Any, visit_days: np.ndarray | None = None, schedule: str | None = None) -> None:
+    """Raise :class:`ChemoioInputError` (field ``scan_window_days``) unless the visit window
+    is a finite number of days >= 0 that cannot reorder the scheduled scans of ``visit_days``
+    (2 x window below the smallest gap between consecutive scans) nor move the first scan to
+    or before randomisation (window below the first scan day)."""
+    field = "scan_window_days"
+    if isinstance(window_days, bool) or not isinstance(window_days, (int, float, np.integer, np.floating)):
+        raise ChemoioInputError(field, f"expected a number of days, got {window_days!r}")
+    w = float(window_days)
+    if not math.isfinite(w) or w < 0:
+        raise ChemoioInputError(
+            field, f"must be a finite number of days >= 0, got {window_days!r}",
+            "0 = every scan on its scheduled day; 7 = the usual +/-7-day protocol window",
+        )
+    if visit_days is None or w == 0:
+        return
+    days = np.asarray(visit_days, dtype=float)
+    where = f" of scan_schedule {schedule!r}" if schedule else ""
+    if days.size and w >= days[0]:
+        raise ChemoioInputError(
+            field,
+            f"a +/-{w:g}-day window could move the first scan{where} (day {days[0]:g}) to or before "
+            "randomisation (day 0)",
+            f"use a window below {days[0]:g} days",
+        )
+    if days.size >= 2:
+        gaps = np.diff(days)
+        k = int(np.argmin(gaps))
+        gap = float(gaps[k])
+        if 2.0 * w >= gap:
+            raise ChemoioInputError(
+                field,
+                f"a +/-{w:g}-day window is impossible with scans{where} on days {days[k]:g} and "
+                f"{days[k + 1]:g}, only {gap:g} days apart: visits could swap order "
+                "(2 x window must be below the smallest gap between scheduled scans)",
+                f"use a window below {gap / 2:g} days",
+            )
+
+
 def parse_ratio(text: str) -> tuple[int, ...]:
     """``"2:1"`` -> (2, 1). Errors name the field ``randomization``."""
     if not isinstance(text, str):
@@ -617,6 +662,10 @@ class TrialSpec(_Model):
     randomization: str = Field(description="allocation ratio in arm order, e.g. '2:1' or '1:1:1'")
     follow_up: FollowUpSpec
     scan_schedule: str = Field(description="e.g. 'q6w to w18 then q9w' (see chemoio.trial.schedule)")
+    scan_window_days: float = Field(
+        DEFAULT_SCAN_WINDOW_DAYS, description="visit window: each scan happens up to this many days "
+        "before or after its scheduled day (uniform per patient and visit); progression and censoring "
+        "are dated at the actual scan. 0 = every scan on its scheduled day")
     discontinue_on_progression: bool = True
     endpoints: list[Endpoint] = Field(min_length=1)
     primary_endpoints: list[Endpoint] = Field(min_length=1)
@@ -645,6 +694,12 @@ class TrialSpec(_Model):
     @classmethod
     def _schedule_syntax(cls, v: str) -> str:
         ScanSchedule.parse(v)
+        return v
+
+    @field_validator("scan_window_days")
+    @classmethod
+    def _window_range(cls, v: float) -> float:
+        check_scan_window(v)
         return v
 
     @field_validator("alpha_by_endpoint")
@@ -764,6 +819,7 @@ class TrialSpec(_Model):
                 f"the first scan (day {scan.first_scan_day:g}) is after the data cut-off (day {horizon:.0f})",
             )
         self._scan = scan
+        check_scan_window(self.scan_window_days, scan.visit_days(horizon), self.scan_schedule)
 
         if self.published is not None:
             p = self.published
