@@ -136,7 +136,8 @@ def test_extinction_brake_is_smooth_and_stops_at_the_floor():
     assert slope[0] < 0.02 and slope[-1] < 0.02       # flat at both ends: no kink
     # a tumour eradicated by strong chemotherapy levels off at the floor, never below it
     res = typical("docetaxel 75 mg/m2 q3w x6", {"chemo_sensitivity": 20.0,
-                  "resistant_fraction0": 1e-6, "growth_per_day": 0.001},
+                  "resistant_fraction0": 1e-6, "growth_per_day": 0.001,
+                  "immune_refuge_cells": 0.0},  # no refuge: the T cells finish what chemo leaves
                   days=364, step=7.0, observables=("tumor_cells",))
     cells = res["tumor_cells"][0]
     assert cells.min() >= 0.02 - 1e-12 and cells[-1] < 1.0

@@ -84,7 +84,9 @@ def test_higher_tmb_raises_the_immune_response():
     low, high = {"antigenicity": 0.2}, {"antigenicity": 0.8}
     res = typical(PEMBRO, [low, high], days=182)
     assert res["effector_t"][1, 0] > 2 * res["effector_t"][0, 0]  # at diagnosis
-    assert res["sld_mm"][1, -1] < res["sld_mm"][0, -1]  # and under anti-PD-1
+    # and a smaller tumour burden under anti-PD-1 (time-averaged: with the immune refuge the
+    # controlled tumour oscillates around an equilibrium, so one time point can mislead)
+    assert res["sld_mm"][1].mean() < 0.8 * res["sld_mm"][0].mean()
 
 
 def test_fewer_tregs_and_mdscs_raise_killing():

@@ -27,12 +27,15 @@ def build_input(
     pk_eta: np.ndarray | None = None,
     rtol: float = 1e-6,
     dose_table: DoseTable | None = None,
+    potency: dict[str, float] | None = None,
 ) -> tuple[SimulationInput, DoseTable]:
     """Per-patient doses, drug slots and parameters for the engine.
 
     ``params`` is the full (n, N_PARAMS) matrix; ``pk_eta`` (n, >=S, 2) standard-normal
     PK random effects (None = typical PK). A precomputed ``dose_table`` (e.g. with doses
-    stopped at progression) replaces the regimen's own schedule.
+    stopped at progression) replaces the regimen's own schedule. ``potency`` maps drug
+    names to E_max multipliers (a parameter set's ``chemo_potency.<drug>`` keys, see
+    :func:`chemoio.model.parameters.agent_potency`).
     """
     params = np.ascontiguousarray(params, dtype=np.float64)
     n = params.shape[0]
@@ -53,7 +56,7 @@ def build_input(
         ev_slot=np.asarray(table.slot, dtype=np.int64),
         ev_duration=np.broadcast_to(table.duration_day, (n, n_ev)),
         ev_amount=np.asarray(table.amount_mg),
-        pk_eta=pk_eta, rtol=rtol,
+        pk_eta=pk_eta, rtol=rtol, potency=potency,
     )
     return sim, table
 
@@ -73,10 +76,12 @@ def build_from_events(
     ev_amount: np.ndarray,
     pk_eta: np.ndarray | None = None,
     rtol: float = 1e-6,
+    potency: dict[str, float] | None = None,
 ) -> SimulationInput:
     """SimulationInput from explicit per-patient dose events (n, E): each patient may have
     its own dose times (e.g. a crossover regimen starting at that patient's progression).
-    Events need not be sorted; an amount of 0 means the dose is not given."""
+    Events need not be sorted; an amount of 0 means the dose is not given. ``potency``
+    multiplies each named cytotoxic's E_max (missing names: 1)."""
     params = np.ascontiguousarray(params, dtype=np.float64)
     n = params.shape[0]
     drugs = [get_drug(d) for d in drug_names]
@@ -84,6 +89,9 @@ def build_from_events(
         raise ChemoioInputError("regimen", f"at most {MAX_PK_SLOTS} different drugs per regimen")
     eta = None if pk_eta is None else np.asarray(pk_eta, dtype=np.float64)[:, : len(drugs), :]
     kinds, sp = build_slots(drugs, weight_kg, bsa_m2, gfr_mL_min, eta=eta)
+    for s, drug in enumerate(drugs):
+        if potency and drug.name in potency and not drug.is_antibody:
+            sp[:, s, eq.S_EMAX] *= float(potency[drug.name])
     return SimulationInput(
         params=params,
         slot_kinds=kinds,

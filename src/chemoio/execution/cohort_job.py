@@ -71,6 +71,7 @@ def simulate_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
     ID (global index + 1), TIME (days), one column per observable, status (0 = solved)."""
     from chemoio.engine.cohort import CPUBackend
     from chemoio.engine.inputs import build_input
+    from chemoio.model.parameters import agent_potency
     from chemoio.population import parameter_matrix
     from chemoio.population import sample_patients
 
@@ -81,6 +82,7 @@ def simulate_chunk(task: ChunkTask) -> dict[str, np.ndarray]:
         task.regimen, parameter_matrix(vp.params, task.tumor, task.parameters),
         cov["weight_kg"].to_numpy(), cov["bsa_m2"].to_numpy(), cov["gfr_mL_min"].to_numpy(),
         times, task.observables, pk_eta=vp.pk_eta, rtol=task.rtol,
+        potency=agent_potency(task.parameters),
     )
     values, status, _steps = CPUBackend().run(sim)
     n, _, t = values.shape

@@ -20,7 +20,7 @@ import numpy as np
 from chemoio.engine.cohort import DEFAULT_OBSERVABLES, CohortResult, run_simulation
 from chemoio.engine.inputs import build_input
 from chemoio.errors import ChemoioInputError
-from chemoio.model.parameters import load_parameter_set, shipped_parameter_set
+from chemoio.model.parameters import agent_potency, load_parameter_set, shipped_parameter_set
 from chemoio.regimens import Regimen, resolve_regimen
 
 if TYPE_CHECKING:
@@ -72,7 +72,8 @@ def simulate(
     vp = patients if patients is not None else sample_patients(tumor, int(n), int(seed), selection=selection)
     from chemoio.population import parameter_matrix
 
-    params = parameter_matrix(vp.params, vp.tumor, resolve_parameters(parameters))
+    param_set = resolve_parameters(parameters)
+    params = parameter_matrix(vp.params, vp.tumor, param_set)
     cov = vp.covariates
     sim, table = build_input(
         reg,
@@ -84,6 +85,7 @@ def simulate(
         tuple(observables),
         pk_eta=vp.pk_eta,
         rtol=rtol,
+        potency=agent_potency(param_set),
     )
     return run_simulation(
         sim,

@@ -55,7 +55,7 @@ SHARED_ORDER = (
     "treg_depletion_max_per_day", "mdsc_depletion_max_per_day",
     "lymphotox_primed_max_per_day", "lymphotox_tumour_max_per_day",
     "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
-    "chemo_potency_scale",
+    "chemo_potency_scale", "immune_refuge_cells",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -66,7 +66,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
-    P_GAML, P_CHEMOSCALE,
+    P_GAML, P_CHEMOSCALE, P_REFUGE,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -295,6 +295,7 @@ def kill_rate(p, cells, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
     return (
         p[P_KCT]
         * te / (p[P_KET] * cells + te + 1e-30)
+        * cells / (cells + p[P_REFUGE])
         / (1.0 + treg)
         * (1.0 - hpd1)
         * (1.0 - hm)
@@ -416,7 +417,8 @@ def rhs(y, dy, p, aux, drive):
     hm = mdsc / (1.0 + mdsc)
     mh = _mhc_factor(p, mhc1)
     kill = (
-        p[P_KCT] * te / (p[P_KET] * c + te + 1e-30) / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
+        p[P_KCT] * te / (p[P_KET] * c + te + 1e-30) * c / (c + p[P_REFUGE])
+        / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
     )
     delta0 = p[P_DELTA0]
     e_s = drive[DR_E_SENS]

@@ -91,9 +91,33 @@ def index_of(name: str) -> int:
 
 
 # Parameter-set keys that are not model parameters: the survival link
-# (``survival.<name>`` or ``survival.<tumor>.<name>``) and tumour-type growth
-# (``growth_scale.<tumor>``), used by the trial layer.
-EXTRA_PREFIXES = ("survival.", "growth_scale.")
+# (``survival.<name>`` or ``survival.<tumor>.<name>``), tumour-type growth
+# (``growth_scale.<tumor>``), used by the trial layer, and per-agent cytotoxic potency
+# (``chemo_potency.<drug>``: a multiplier on that agent's E_max, read when drug slots are built).
+EXTRA_PREFIXES = ("survival.", "growth_scale.", "chemo_potency.")
+AGENT_POTENCY_PREFIX = "chemo_potency."
+
+
+def agent_potency(parameters: dict[str, float] | None) -> dict[str, float]:
+    """Per-agent E_max multipliers of a parameter set: ``{drug name: multiplier}``.
+
+    A key ``chemo_potency.<drug>`` must name a cytotoxic of the drug library and hold a
+    positive number; agents without a key keep multiplier 1."""
+    from chemoio.drugs import get_drug
+
+    out: dict[str, float] = {}
+    for key, value in (parameters or {}).items():
+        if not str(key).startswith(AGENT_POTENCY_PREFIX):
+            continue
+        name = str(key)[len(AGENT_POTENCY_PREFIX):]
+        drug = get_drug(name)  # raises a clear error naming the field for an unknown drug
+        if drug.kind != "chemotherapy":
+            raise ChemoioInputError(f"parameters.{key}", f"{drug.name} is not a cytotoxic")
+        v = float(value)
+        if not (v > 0 and np.isfinite(v)):
+            raise ChemoioInputError(f"parameters.{key}", f"must be a positive number, got {value!r}")
+        out[drug.name] = v
+    return out
 
 
 def load_parameter_set(path: str | Path) -> dict[str, float]:
@@ -120,6 +144,7 @@ def load_parameter_set(path: str | Path) -> dict[str, float]:
             out[name] = float(value)
         except (TypeError, ValueError):
             raise ChemoioInputError(f"parameters.{name}", f"not a number: {value!r}") from None
+    agent_potency(out)  # validates chemo_potency.<drug> keys
     return out
 
 
