@@ -53,6 +53,14 @@ def _synthetic_targets(truth: dict[str, float]):
 WEAK_IMMUNITY = {"priming_rate_cells_per_day": 1e8}
 
 
+def cal_start_cost(targets) -> float:
+    """Stage-A cost at the prior (potency scale 1), the optimiser's starting point."""
+    cal = Calibration(targets=targets, seed=11, n_scale=0.6, base=dict(WEAK_IMMUNITY),
+                      free_a=["chemo_potency_scale"], free_b=[])
+    r = cal.stage_a(np.array([0.0]))
+    return 0.5 * float(r @ r)
+
+
 def test_calibration_recovers_a_known_synthetic_truth():
     truth = {**WEAK_IMMUNITY, "chemo_potency_scale": 0.5, "survival.urothelial.weibull_scale_months": 20.0}
     targets = _synthetic_targets(truth)
@@ -61,7 +69,10 @@ def test_calibration_recovers_a_known_synthetic_truth():
     res = cal.run(budget_a=25, budget_b=40)
     assert res.parameters["chemo_potency_scale"] == pytest.approx(0.5, rel=0.15)
     assert res.parameters["survival.urothelial.weibull_scale_months"] == pytest.approx(20.0, rel=0.15)
-    assert np.all(np.abs(res.residuals.z) < 1.0)
+    # the response rate is a count: a potency within a few % of the truth can still move it
+    # by a few patients, so the residuals are checked at 2 (synthetic CIs are only +-10 %)
+    assert np.all(np.abs(res.residuals.z) < 2.0)
+    assert res.stage_a_cost < 0.05 * cal_start_cost(targets)
 
 
 def test_parameter_set_round_trip(tmp_path):

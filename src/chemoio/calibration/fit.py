@@ -49,7 +49,22 @@ SHARED_FREE = {
     "pd1_engagement_half_max": (0.1, 10.0),
     "reinvigoration_per_day": (0.05, 10.0),
     "chemo_potency_scale": (0.05, 5.0),
+    "immune_refuge_cells": (0.01, 100.0),
 }
+# Per-agent cytotoxic potency, tied within a drug class: one free multiplier per class
+# (``chemo_class.<class>``) sets ``chemo_potency.<drug>`` of every agent in it. Several agents
+# appear in one calibration trial only, so classes (not agents) are fitted, each with a
+# log-normal prior penalty around 1 (relative to the shared ``chemo_potency_scale``).
+CHEMO_CLASSES = {
+    "platinum": ("cisplatin", "carboplatin", "oxaliplatin"),
+    "taxane": ("paclitaxel", "nab-paclitaxel", "docetaxel"),
+    "antimetabolite": ("pemetrexed", "gemcitabine", "5-fluorouracil", "capecitabine"),
+    "anthracycline": ("doxorubicin", "epirubicin"),
+    "alkylator": ("cyclophosphamide", "dacarbazine"),
+    "other": ("vinflunine", "etoposide"),
+}
+CLASS_BOUNDS = (0.1, 10.0)
+CLASS_PRIOR_SD = 0.7  # SD of ln(multiplier) in the prior penalty (about a factor 2)
 GROWTH_BOUNDS = (0.2, 5.0)
 # finite-difference step in log-parameter space: 20 %, coarse enough that the discrete
 # trial statistics (response counts, Kaplan-Meier medians) change between the two points
@@ -123,7 +138,7 @@ class CalibrationResult:
 
 
 def _prior(name: str, tumors: list[str]) -> float:
-    if name.startswith("growth_scale."):
+    if name.startswith(("growth_scale.", "chemo_class.")):
         return 1.0
     if name.startswith("survival."):
         parts = name.split(".")
@@ -163,7 +178,8 @@ class Calibration:
                 if t.spec == s:
                     names.update(t.arm.split(" vs ") if t.kind == "hr" else [t.arm])
             self.arms[s] = sorted(names)
-        self.free_a = list(SHARED_FREE) + [f"growth_scale.{t}" for t in self.tumors]
+        self.free_a = (list(SHARED_FREE) + [f"growth_scale.{t}" for t in self.tumors]
+                       + [f"chemo_class.{c}" for c in self._fitted_classes()])
         self.free_b = [f"survival.{t}.weibull_scale_months" for t in self.tumors] + list(SURVIVAL_SHARED)
         if any(t.key == "efs_event_percent" for t in self.targets):
             self.free_b.append("survival.recurrence_per_month_at_1e6_cells")
@@ -174,15 +190,44 @@ class Calibration:
         self.n_eval = 0
         self.states: dict[str, dict] = {}
 
+    def _fitted_classes(self) -> list[str]:
+        """Drug classes with an agent in some fit arm (the others cannot be informed)."""
+        from chemoio.regimens import resolve_regimen
+
+        used: set[str] = set()
+        for s in self.specs:
+            for arm in load_spec(s).arms:
+                if arm.name not in self.arms[s]:
+                    continue
+                for reg in (arm.regimens or {arm.regimen: 1.0}):
+                    used.update(resolve_regimen(reg).drugs)
+        return [c for c, agents in CHEMO_CLASSES.items() if used & set(agents)]
+
     # ----- parameter encoding: x = ln(theta / prior) ------------------------------------
     def _decode(self, names: list[str], x: np.ndarray) -> dict[str, float]:
-        return {n: _prior(n, self.tumors) * math.exp(v) for n, v in zip(names, x)}
+        """Parameter-set entries of a point x; a class multiplier becomes the
+        ``chemo_potency.<drug>`` entry of each agent of the class."""
+        out: dict[str, float] = {}
+        for n, v in zip(names, x):
+            value = _prior(n, self.tumors) * math.exp(v)
+            if n.startswith("chemo_class."):
+                for agent in CHEMO_CLASSES[n.split(".", 1)[1]]:
+                    out[f"chemo_potency.{agent}"] = value
+            else:
+                out[n] = value
+        return out
+
+    def _penalty(self, names: list[str], x: np.ndarray) -> np.ndarray:
+        """Prior residuals ln(m)/CLASS_PRIOR_SD of the class multipliers (MAP estimate)."""
+        return np.array([v / CLASS_PRIOR_SD for n, v in zip(names, x) if n.startswith("chemo_class.")])
 
     def _bounds(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = [], []
         for n in names:
             if n in SHARED_FREE:
                 b = SHARED_FREE[n]
+            elif n.startswith("chemo_class."):
+                b = CLASS_BOUNDS
             elif n.startswith("growth_scale."):
                 b = GROWTH_BOUNDS
             elif n in SURVIVAL_SHARED:
@@ -198,7 +243,10 @@ class Calibration:
     def _start(self, names: list[str]) -> np.ndarray:
         x = []
         for n in names:
-            v = self.base.get(n)
+            if n.startswith("chemo_class."):
+                v = self.base.get(f"chemo_potency.{CHEMO_CLASSES[n.split('.', 1)[1]][0]}")
+            else:
+                v = self.base.get(n)
             x.append(0.0 if v is None else math.log(v / _prior(n, self.tumors)))
         lo, hi = self._bounds(names)
         return np.clip(np.array(x), lo + 1e-6, hi - 1e-6)
@@ -227,7 +275,8 @@ class Calibration:
 
     def stage_a(self, x: np.ndarray) -> np.ndarray:
         params = {**self.base, **self._decode(self.free_a, x)}
-        r = self._residuals(self.simulate(params), "trajectory")
+        r = np.concatenate([self._residuals(self.simulate(params), "trajectory"),
+                            self._penalty(self.free_a, x)])
         self.log(f"A eval {self.n_eval}: cost {0.5 * float(r @ r):.2f}")
         return r
 

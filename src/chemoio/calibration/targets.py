@@ -24,9 +24,10 @@ from chemoio.trial import list_specs, load_spec
 ARM_STATISTICS = (
     "orr_percent", "median_pfs_months", "median_os_months", "pcr_percent", "efs_event_percent",
     "os_12mo_percent", "os_24mo_percent", "os_36mo_percent", "os_60mo_percent",
-    "pfs_12mo_percent",
+    "pfs_6mo_percent", "pfs_9mo_percent", "pfs_12mo_percent", "cr_percent",
 )
-TRAJECTORY_KEYS = ("orr_percent", "median_pfs_months", "pcr_percent", "pfs_12mo_percent", "HR PFS")
+TRAJECTORY_KEYS = ("orr_percent", "cr_percent", "median_pfs_months", "pcr_percent", "pfs_6mo_percent",
+                   "pfs_9mo_percent", "pfs_12mo_percent", "HR PFS")
 Z95 = 1.959964
 DEFAULT_SIGMA = {"log": 0.15, "logit": 0.25}
 DISCREPANCY = 0.10  # model-discrepancy floor added in quadrature on the transformed scale
@@ -43,6 +44,7 @@ class Target:
     value: float
     ci: tuple[float, float] | None
     role: str  # "fit" or "predict"
+    n: int | None = None  # patients behind an ITT arm percentage (binomial uncertainty)
 
     @property
     def transform(self) -> str:
@@ -63,6 +65,10 @@ class Target:
             s = abs(hi - lo) / (2 * Z95)
         else:
             s = DEFAULT_SIGMA[self.transform]
+            if self.transform == "logit" and self.n:
+                # no CI published: at least the binomial standard error on the logit scale
+                p = min(max(self.value / 100.0, 0.5 / self.n), 1.0 - 0.5 / self.n)
+                s = max(s, 1.0 / math.sqrt(self.n * p * (1.0 - p)))
         return math.sqrt(max(s, 0.02) ** 2 + DISCREPANCY**2)
 
 
@@ -95,6 +101,7 @@ def collect_targets(specs: list[str] | None = None) -> list[Target]:
         if pub is None:
             continue
         combo = {a.name for a in spec.arms if is_combination(a)}
+        sizes = spec.arm_sizes()
 
         def add_arm(arm: str, subgroup: str, values) -> None:
             for key, pv in (values or {}).items():
@@ -102,7 +109,8 @@ def collect_targets(specs: list[str] | None = None) -> list[Target]:
                     continue
                 out.append(Target(name, spec.trial_id, "arm", arm, subgroup, key, float(pv.value),
                                   tuple(pv.ci) if pv.ci is not None else None,
-                                  "predict" if arm in combo else "fit"))
+                                  "predict" if arm in combo else "fit",
+                                  sizes.get(arm) if subgroup == "ITT" else None))
 
         for arm, values in (pub.arms or {}).items():
             add_arm(arm, "ITT", values)
