@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
 
 
 class ChemoioInputError(ValueError):
@@ -30,3 +32,24 @@ def suggest(name: str, choices: Iterable[str], n: int = 3) -> str | None:
     if not close:
         return None
     return "did you mean " + " or ".join(repr(c) for c in close) + "?"
+
+
+def read_yaml_file(path: str | Path, field: str) -> Any:
+    """Parse a YAML file; a missing file or malformed YAML raises :class:`ChemoioInputError`
+    naming ``field``, the file and (for a syntax error) the line and column."""
+    import yaml
+
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ChemoioInputError(field, f"file not found: {str(p)!r}") from None
+    except OSError as exc:
+        raise ChemoioInputError(field, f"cannot read {str(p)!r}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ChemoioInputError(field, f"malformed YAML in {p.name}{where}: {problem}") from None

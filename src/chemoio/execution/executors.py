@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from chemoio.errors import ChemoioInputError, suggest
+from chemoio.errors import ChemoioInputError, read_yaml_file, suggest
 
 ChunkSpec = tuple[Any, Any]  # (chunk_id, payload)
 
@@ -408,18 +408,10 @@ def load_jobqueue_config(source: str | Path | dict) -> dict[str, Any]:
 
     Returns ``{"kind", "jobs", "cluster"}``; raises ChemoioInputError naming the field.
     """
-    import yaml
-
     if isinstance(source, dict):
         raw = source
     else:
-        path = Path(source)
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise ChemoioInputError("jobqueue", f"file not found: {path}") from None
-        except yaml.YAMLError as exc:
-            raise ChemoioInputError("jobqueue", f"{path.name} is not valid YAML: {exc}") from None
+        raw = read_yaml_file(source, "jobqueue")
     if not isinstance(raw, dict):
         raise ChemoioInputError("jobqueue", "the cluster file must hold a mapping (kind, jobs, cluster)")
     for key in raw:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from chemoio.errors import ChemoioInputError, suggest
+from chemoio.errors import ChemoioInputError, read_yaml_file, suggest
 from chemoio.model.equations import PARAM_ORDER, PATIENT_ORDER, SHARED_ORDER
 
 
@@ -127,12 +127,7 @@ def load_parameter_set(path: str | Path) -> dict[str, float]:
     ``EXTRA_PREFIXES``.
     """
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ChemoioInputError("parameter_set", f"file not found: {p}") from None
-    except yaml.YAMLError as exc:
-        raise ChemoioInputError("parameter_set", f"{p.name} is not valid YAML: {exc}") from None
+    raw = read_yaml_file(p, "parameter_set")
     if not isinstance(raw, dict) or not isinstance(raw.get("parameters"), dict):
         raise ChemoioInputError("parameter_set", f"{p.name} needs a 'parameters:' mapping")
     out: dict[str, float] = {}

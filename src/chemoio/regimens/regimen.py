@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from chemoio.drugs import get_drug
-from chemoio.errors import ChemoioInputError, suggest
+from chemoio.errors import ChemoioInputError, read_yaml_file, suggest
 from chemoio.regimens import parser
 from chemoio.regimens.events import DoseTable
 from chemoio.regimens.parser import PLACEBO, UNITS
@@ -255,10 +254,7 @@ class Regimen(BaseModel):
         path = Path(source)
         if not path.is_file():
             raise ChemoioInputError("regimen", f"no such regimen file: {str(path)!r}")
-        try:
-            data = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
-            raise ChemoioInputError("regimen", f"{path.name} is not valid YAML: {exc}") from None
+        data = read_yaml_file(path, "regimen")
         if not isinstance(data, Mapping):
             raise ChemoioInputError("regimen", f"{path.name} should hold a mapping with 'items' or 'text'")
         return cls.from_dict(data)

@@ -40,7 +40,7 @@ from pydantic import (
     model_validator,
 )
 
-from chemoio.errors import ChemoioInputError, suggest
+from chemoio.errors import ChemoioInputError, read_yaml_file, suggest
 from chemoio.regimens import Regimen, resolve_regimen
 from chemoio.trial.schedule import ScanSchedule
 
@@ -1051,15 +1051,7 @@ def load_spec(name_or_path: str | Path) -> TrialSpec:
             path = spec_path(text)
     if not path.is_file():
         raise ChemoioInputError("spec", f"no such spec file: {str(path)!r}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as e:
-        where = ""
-        mark = getattr(e, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ChemoioInputError("spec", f"malformed YAML in {path.name}{where}: {problem}") from None
+    data = read_yaml_file(path, "spec")
     if data is None:
         raise ChemoioInputError("spec", f"{path.name} is empty")
     return spec_from_dict(data, base_dir=path.parent)
