@@ -1,11 +1,14 @@
-"""Small helpers for model tests: simulate typical patients without a population."""
+"""Small helpers for tests: typical patients without a population, input errors, raw specs."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
+import yaml
 
 from chemoio.engine.cohort import CohortResult, SimulationInput, run_simulation
 from chemoio.engine.inputs import build_input
+from chemoio.errors import ChemoioInputError
 from chemoio.model import equations as eq
 from chemoio.model.parameters import default_vector
 from chemoio.regimens import Regimen
@@ -48,3 +51,17 @@ def run(sim: SimulationInput) -> CohortResult:
 
 def typical(regimen: str, overrides=None, **kw) -> CohortResult:
     return run(typical_input(regimen, overrides, **kw))
+
+
+def error_of(fn, *args, **kwargs) -> ChemoioInputError:
+    """The ChemoioInputError that ``fn(*args, **kwargs)`` raises."""
+    with pytest.raises(ChemoioInputError) as info:
+        fn(*args, **kwargs)
+    return info.value
+
+
+def raw_spec(name: str = "keynote189") -> dict:
+    """A shipped trial spec as the plain mapping of its YAML file."""
+    from chemoio.trial import spec_path
+
+    return yaml.safe_load(spec_path(name).read_text())

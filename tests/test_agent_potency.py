@@ -9,7 +9,7 @@ from chemoio.calibration.fit import CHEMO_CLASSES, Calibration
 from chemoio.errors import ChemoioInputError
 from chemoio.model import equations as eq
 from chemoio.model.parameters import agent_potency, load_parameter_set
-from tests.helpers import typical, typical_input
+from helpers import typical, typical_input
 
 
 def test_agent_potency_reads_and_validates_keys():
@@ -47,7 +47,7 @@ def test_potency_multiplies_only_the_named_agent():
 
 
 def test_a_more_potent_agent_shrinks_the_tumour_more():
-    from tests.helpers import run
+    from helpers import run
 
     weak_immunity = {"priming_rate_cells_per_day": 1e6}
     weak = typical("docetaxel 75 mg/m2 q3w x4", weak_immunity, days=84)

@@ -9,7 +9,9 @@ import pytest
 import yaml
 
 from chemoio.errors import ChemoioInputError
-from chemoio.trial import load_spec, spec_from_dict, spec_path
+from helpers import error_of
+from helpers import raw_spec as raw
+from chemoio.trial import load_spec, spec_from_dict
 from chemoio.trial.runner import (
     _at_actual_visit,
     _seen_new_lesion_day,
@@ -36,14 +38,6 @@ def runs(kn189):
     return {w: run_trial(with_window(kn189, w), **RUN) for w in (0.0, 7.0)}
 
 
-def error_of(fn, *args, **kwargs) -> ChemoioInputError:
-    with pytest.raises(ChemoioInputError) as info:
-        fn(*args, **kwargs)
-    return info.value
-
-
-def raw(name: str = "keynote189") -> dict:
-    return yaml.safe_load(spec_path(name).read_text())
 
 
 def _nearest_visit_distance(days: np.ndarray, visit_day: np.ndarray) -> np.ndarray:

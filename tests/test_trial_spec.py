@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 from chemoio.errors import ChemoioInputError
+from helpers import error_of
+from helpers import raw_spec as raw
 from chemoio.regimens import list_presets
 from chemoio.trial import (
     DAYS_PER_MONTH,
@@ -30,14 +32,6 @@ SHIPPED = [
 ]
 
 
-def error_of(fn, *args, **kwargs) -> ChemoioInputError:
-    with pytest.raises(ChemoioInputError) as info:
-        fn(*args, **kwargs)
-    return info.value
-
-
-def raw(name: str = "keynote189") -> dict:
-    return yaml.safe_load(spec_path(name).read_text())
 
 
 def minimal() -> dict:
