@@ -499,6 +499,26 @@ def condition_columns(result: "TrialResult", contrast: Contrast, exp_mix: dict[s
     return row
 
 
+def hr_columns(endpoints: Iterable[str]) -> list[str]:
+    """Display columns of each time-to-event endpoint's HR and its 95 % CI."""
+    return [f"hr_{ep}{suffix}" for ep in endpoints for suffix in ("", "_low", "_high")]
+
+
+def trial_settings(spec: "TrialSpec", contrast: Contrast) -> dict[str, Any]:
+    """The summary settings that name the trial and its comparison."""
+    return {"trial": spec.name, "comparison": f"{contrast.experimental} vs {contrast.control}"}
+
+
+def run_settings(spec: "TrialSpec", *, replicates: int, seed: int, n_scale: float,
+                 n_mechanism: int | None = None, window: float | None = None) -> dict[str, Any]:
+    """The summary settings of a run: replicates, seed, size, and the read-out cohort if any."""
+    out: dict[str, Any] = {"replicates": replicates, "seed": seed, "n_scale": n_scale,
+                           "patients per trial": patients_per_run(spec, 1, n_scale)}
+    if n_mechanism is not None:
+        out["read-out cohort"] = f"{n_mechanism} patients, days 0-{window:.0f}"
+    return out
+
+
 def hr_extremes(table: pd.DataFrame, endpoints: list[str], where) -> list[str]:
     """One headline per time-to-event endpoint: the lowest and the highest HR of the table
     and the condition each occurs at (``where(row) -> str``)."""

@@ -160,16 +160,14 @@ def biomarker(
         parts = [f"{r.category}: {r[f'hr_{ep}']:.2f}" for _, r in table.iterrows() if r.biomarker != "all"]
         headline.append(f"HR {ep.upper()} by category - " + "; ".join(parts) + ".")
     display = ["biomarker", "category", "n_per_trial"]
-    for ep in tte:
-        display += [f"hr_{ep}", f"hr_{ep}_low", f"hr_{ep}_high"]
+    display += cm.hr_columns(tte)
     display += [f"{ep}_combo" for ep in resp] + [f"{ep}_chemo" for ep in resp]
     settings = {
         "title": "benefit of the combination by PD-L1 and TMB",
-        "trial": spec.name, "comparison": f"{contrast.experimental} vs {contrast.control}",
+        **cm.trial_settings(spec, contrast),
         "PD-L1 score": f"{SCORE_LABEL[score]}, cut-points {', '.join(_fmt(c) for c in cuts)}",
         "TMB cut-points (mut/Mb)": ", ".join(_fmt(c) for c in tmb_cuts) + (" (tertiles)" if tertiles else ""),
-        "replicates": replicates, "seed": seed, "n_scale": n_scale,
-        "patients per trial": cm.patients_per_run(d, 1, n_scale),
+        **cm.run_settings(d, replicates=replicates, seed=seed, n_scale=n_scale),
     }
     notes = [
         "The trial runs as designed; categories are read from the randomised patients, as an unstratified "

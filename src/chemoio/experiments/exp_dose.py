@@ -108,18 +108,16 @@ def dose(
     headline.append(f"Median best SLD change in the chemotherapy arm: {lo.best_change_chemo.mean():+.1f} % at "
                     f"{doses[0]:g} % dose vs {hi.best_change_chemo.mean():+.1f} % at {doses[-1]:g} % (mean over cycles).")
     display = ["dose_pct", "cycles"]
-    for ep in tte:
-        display += [f"hr_{ep}", f"hr_{ep}_low", f"hr_{ep}_high"]
+    display += cm.hr_columns(tte)
     display += [f"{ep}_combo" for ep in resp] + [f"{ep}_chemo" for ep in resp]
     display += ["best_change_chemo", "chemo_logkill", "lymphocyte_nadir"]
     settings = {
         "title": "chemotherapy dose and number of cycles",
-        "trial": spec.name, "comparison": f"{contrast.experimental} vs {contrast.control}",
+        **cm.trial_settings(spec, contrast),
         "dose (% of the trial's)": ", ".join(f"{v:g}" for v in doses),
         "induction cycles": ", ".join(str(c) for c in cyc) + f" (trial: {ref})",
-        "replicates": replicates, "seed": seed, "n_scale": n_scale,
-        "patients per trial": cm.patients_per_run(spec, 1, n_scale),
-        "read-out cohort": f"{n_mechanism} patients, days 0-{window:.0f}",
+        **cm.run_settings(spec, replicates=replicates, seed=seed, n_scale=n_scale,
+                          n_mechanism=n_mechanism, window=window),
     }
     notes = [
         "Both arms get the same chemotherapy change; the HR is the added value of the checkpoint inhibitor at "

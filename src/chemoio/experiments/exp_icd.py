@@ -218,18 +218,16 @@ def icd(
                         f"{table.chemo_logkill.max():.2f} in the read-out cohort).")
 
     display = ["agent", "icd_fraction"] + (["dose_factor"] if equal_kill else [])
-    for ep in tte:
-        display += [f"hr_{ep}", f"hr_{ep}_low", f"hr_{ep}_high"]
+    display += cm.hr_columns(tte)
     display += [f"{ep}_{k}" for ep in resp for k in ("combo", "chemo")]
     display += ["chemo_logkill", "antigen_fold_chemo", "antigen_per_kill"]
     settings = {
         "title": "chemotherapy backbone swapped across agents of different ICD potency",
-        "trial": spec.name, "comparison": f"{contrast.experimental} vs {contrast.control}",
+        **cm.trial_settings(spec, contrast),
         "cycles": n_cyc, "backbone start day": start, "equal kill": equal_kill,
         "control arm": "the trial's chemotherapy as designed" if fixed_control else "the same backbone without the inhibitor",
-        "replicates": replicates, "seed": seed, "n_scale": n_scale,
-        "patients per trial": cm.patients_per_run(spec, 1, n_scale),
-        "read-out cohort": f"{n_mechanism} patients, days 0-{window:.0f}",
+        **cm.run_settings(spec, replicates=replicates, seed=seed, n_scale=n_scale,
+                          n_mechanism=n_mechanism, window=window),
     }
     notes = [
         "Each row is the same trial (same patients, randomisation and event draws) with the chemotherapy "

@@ -103,18 +103,16 @@ def sequencing(
     resp = [e.lower() for e in contrast.response_endpoints]
     headline = cm.hr_extremes(table, tte, lambda r: f"offset {int(r.offset_days):+d} days ({r.order})")
     display = ["offset_days", "order"]
-    for ep in tte:
-        display += [f"hr_{ep}", f"hr_{ep}_low", f"hr_{ep}_high"]
+    display += cm.hr_columns(tte)
     display += [f"{ep}_combo" for ep in resp] + [f"{ep}_diff" for ep in resp]
     display += ["antigen_fold_combo", "effector_peak_combo"]
     settings = {
         "title": "chemotherapy before, with or after the checkpoint inhibitor",
-        "trial": spec.name, "comparison": f"{contrast.experimental} vs {contrast.control}",
+        **cm.trial_settings(spec, contrast),
         "offsets (days, chemotherapy start minus inhibitor start)": ", ".join(f"{o:+d}" for o in offs),
         "control arm": "shifted the same way" if shift_control else "the trial's chemotherapy as designed",
-        "replicates": replicates, "seed": seed, "n_scale": n_scale,
-        "patients per trial": cm.patients_per_run(spec, 1, n_scale),
-        "read-out cohort": f"{n_mechanism} patients, days 0-{window:.0f}",
+        **cm.run_settings(spec, replicates=replicates, seed=seed, n_scale=n_scale,
+                          n_mechanism=n_mechanism, window=window),
     }
     notes = [
         "Offset = chemotherapy start minus checkpoint-inhibitor start (days); negative = chemotherapy first, "
