@@ -344,3 +344,14 @@ def test_cli_run_list_show_query(tmp_path):
     assert isinstance(res.exception, ChemoioInputError) and res.exception.field == "seed"
     res = runner.invoke(app, ["runs", "show", str(tmp_path)])
     assert isinstance(res.exception, ChemoioInputError) and res.exception.field == "run"
+
+
+def test_atomic_parquet_write_reports_the_written_file(tmp_path):
+    import pyarrow as pa
+
+    from chemoio.execution.store import file_sha256, write_table_atomic
+
+    path = tmp_path / "deep" / "t.parquet"
+    rows, sha, size = write_table_atomic(path, pa.table({"a": list(range(1000))}))
+    assert rows == 1000 and sha == file_sha256(path) and size == path.stat().st_size
+    assert [p.name for p in path.parent.iterdir()] == ["t.parquet"]  # no temporary left behind

@@ -66,14 +66,17 @@ def _temp_in(folder: Path, name: str) -> Path:
     return Path(tmp)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+@contextlib.contextmanager
+def _atomic_file(path: Path):
+    """Yield an open temporary file beside ``path``; on success it is flushed, synced and
+    renamed onto ``path`` (readers see the old or the new file, never a mix), on failure
+    removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_in(path.parent, path.name)
     try:
         with open(tmp, "wb") as fh:
-            fh.write(data)
+            yield fh, tmp
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -82,6 +85,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old or the new file, never a mix."""
+    with _atomic_file(path) as (fh, _):
+        fh.write(data)
 
 
 def file_sha256(path: Path) -> str:
@@ -96,22 +105,11 @@ def write_table_atomic(path: Path, table) -> tuple[int, str, int]:
     """Write a pyarrow Table as Parquet atomically; return (rows, sha256, bytes)."""
     import pyarrow.parquet as pq
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_in(path.parent, path.name)
-    try:
-        with open(tmp, "wb") as fh:
-            pq.write_table(table, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
+    with _atomic_file(path) as (fh, tmp):
+        pq.write_table(table, fh, compression="zstd")
+        fh.flush()
         sha = file_sha256(tmp)
         size = tmp.stat().st_size
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
     return table.num_rows, sha, size
 
 
