@@ -70,3 +70,17 @@ def test_calibration_fits_one_multiplier_per_class_with_a_prior_penalty():
     assert decoded["chemo_potency.pemetrexed"] == pytest.approx(1.0)
     pen = cal._penalty(cal.free_a, x)
     assert pen.size == 2 and pen.max() == pytest.approx(np.log(2.0) / 0.7)
+
+
+def test_the_trial_runner_applies_a_parameter_sets_agent_potency():
+    from chemoio.trial import load_spec
+    from chemoio.trial.runner import run_trial
+
+    spec = load_spec("keynote189")
+    base = {"priming_rate_cells_per_day": 1e6}  # weak immunity: chemotherapy drives response
+    kw = dict(replicates=1, seed=3, arms=["chemo"], n_scale=0.3)
+    plain = run_trial(spec, parameters=base, **kw).patients
+    strong = run_trial(spec, parameters={**base, "chemo_potency.pemetrexed": 4.0,
+                                         "chemo_potency.cisplatin": 4.0, "chemo_potency.carboplatin": 4.0},
+                       **kw).patients
+    assert strong.best_pct_change.median() < plain.best_pct_change.median() - 10.0

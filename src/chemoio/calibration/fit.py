@@ -190,16 +190,18 @@ class Calibration:
         self.states: dict[str, dict] = {}
 
     def _fitted_classes(self) -> list[str]:
-        """Drug classes with an agent in some fit arm (the others cannot be informed)."""
+        """Drug classes with an agent in an arm that has a tumour-response (stage-A) target;
+        a class seen only through survival targets cannot be informed by stage A."""
         from chemoio.regimens import resolve_regimen
 
+        informed = {(t.spec, a) for t in self.targets if t.stage == "trajectory"
+                    for a in (t.arm.split(" vs ") if t.kind == "hr" else [t.arm])}
         used: set[str] = set()
         for s in self.specs:
             for arm in load_spec(s).arms:
-                if arm.name not in self.arms[s]:
-                    continue
-                for reg in (arm.regimens or {arm.regimen: 1.0}):
-                    used.update(resolve_regimen(reg).drugs)
+                if (s, arm.name) in informed:
+                    for reg in (arm.regimens or {arm.regimen: 1.0}):
+                        used.update(resolve_regimen(reg).drugs)
         return [c for c, agents in CHEMO_CLASSES.items() if used & set(agents)]
 
     # ----- parameter encoding: x = ln(theta / prior) ------------------------------------
