@@ -102,3 +102,13 @@ def test_validation_rows_and_summary():
 
     s = summarize(pd.DataFrame(rows), pd.DataFrame({"agrees": [True, False, None]}))
     assert s["calls_right"] == "1/2"
+
+
+def test_melanoma_lines_have_their_own_growth_scale_and_ctla4_terms_are_free():
+    """KEYNOTE-002 (ipilimumab-refractory) and CheckMate 067 (untreated) are different
+    populations: each tumour type gets its own growth scale; the anti-CTLA-4 priming gain
+    and Treg ADCC are free shared parameters (informed by the ipilimumab arm)."""
+    cal = Calibration(["checkmate067", "keynote002"])
+    assert {"growth_scale.melanoma", "growth_scale.melanoma_2l"} <= set(cal.free_a)
+    assert {"ctla4_priming_gain", "treg_adcc_per_day"} <= set(cal.free_a)
+    assert cal.tumors == ["melanoma", "melanoma_2l"]

@@ -29,7 +29,7 @@ from chemoio.population import (
 
 TYPES = [
     "nsclc_nonsquamous", "nsclc_squamous", "urothelial", "urothelial_2l", "tnbc", "tnbc_early",
-    "hnscc", "esophageal", "melanoma",
+    "hnscc", "esophageal", "melanoma", "melanoma_2l",
 ]
 COL = {name: i for i, name in enumerate(PATIENT_ORDER)}
 N_BIG = 20_000

@@ -105,7 +105,7 @@ def test_shipped_spec_design_details() -> None:
     assert imv211.comparisons[0].primary_subgroup == "ic2_3"
     assert imv211.subgroup("ic2_3").where == {"pdl1_ic_min": 2}
     assert load_spec("keynote522").population.tumor == "tnbc_early"
-    assert load_spec("keynote002").population.tumor == "melanoma"
+    assert load_spec("keynote002").population.tumor == "melanoma_2l"  # ipilimumab-refractory
     kn522 = load_spec("keynote522")
     assert [a.surgery_day for a in kn522.arms] == [176.0, 176.0]  # from the presets
     cm067 = load_spec("checkmate067")

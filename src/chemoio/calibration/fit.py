@@ -49,6 +49,8 @@ SHARED_FREE = {
     "pd1_engagement_half_max": (0.1, 10.0),
     "reinvigoration_per_day": (0.05, 10.0),
     "chemo_potency_scale": (0.05, 5.0),
+    "ctla4_priming_gain": (0.05, 3.0),
+    "treg_adcc_per_day": (0.05, 5.0),
 }
 # Per-agent cytotoxic potency, tied within a drug class: one free multiplier per class
 # (``chemo_class.<class>``) sets ``chemo_potency.<drug>`` of every agent in it. Several agents

@@ -108,7 +108,7 @@ _KEY_RANGE: dict[str, tuple[float, float, bool]] = {
 
 _TUMOR_TYPES_FALLBACK: tuple[str, ...] = (
     "nsclc_nonsquamous", "nsclc_squamous", "urothelial", "urothelial_2l", "tnbc", "tnbc_early",
-    "hnscc", "esophageal", "melanoma",
+    "hnscc", "esophageal", "melanoma", "melanoma_2l",
 )
 
 #: Endpoint keys of ``published.arms`` (others must match the landmark pattern
