@@ -184,3 +184,8 @@ def test_api_errors_name_the_argument():
     with pytest.raises(ChemoioInputError) as e:
         ex.dose(dose_pct=[100], replicates=0)
     assert e.value.field == "replicates"
+    for run_experiment in (ex.icd, ex.sequencing, ex.dose):
+        for bad in (0, 2.5, True):
+            with pytest.raises(ChemoioInputError) as e:
+                run_experiment(n_mechanism=bad)
+            assert e.value.field == "n_mechanism", (run_experiment.__name__, bad)

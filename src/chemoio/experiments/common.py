@@ -101,6 +101,12 @@ def check_run_settings(replicates: int, n_scale: float, seed: int) -> None:
         raise ChemoioInputError("seed", f"must be a whole number, got {seed!r}")
 
 
+def check_n_mechanism(n_mechanism: int) -> None:
+    """Patients in an experiment's mechanism read-out; errors name ``n_mechanism``."""
+    if isinstance(n_mechanism, bool) or not isinstance(n_mechanism, (int, np.integer)) or n_mechanism < 1:
+        raise ChemoioInputError("n_mechanism", f"must be a whole number >= 1, got {n_mechanism!r}")
+
+
 # ----------------------------------------------------------------------------- trial and arms
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from chemoio.errors import ChemoioInputError
@@ -69,8 +68,7 @@ def dose(
         if v > MAX_DOSE_PCT:
             raise ChemoioInputError("dose_pct", f"{v:g} % is above {MAX_DOSE_PCT:g} % of the trial's dose")
     cyc = cm.parse_number_list(cycles, "cycles", integer=True, minimum=1)
-    if isinstance(n_mechanism, bool) or not isinstance(n_mechanism, (int, np.integer)) or n_mechanism < 1:
-        raise ChemoioInputError("n_mechanism", f"must be a whole number >= 1, got {n_mechanism!r}")
+    cm.check_n_mechanism(n_mechanism)
     doses, cyc = sorted(doses), sorted(int(c) for c in cyc)
     spec = cm.load_trial(trial)
     contrast = cm.find_contrast(spec)

@@ -147,8 +147,7 @@ def icd(
     n_cyc = cm.induction_cycles(contrast) if cycles is None else cycles
     if isinstance(n_cyc, bool) or not isinstance(n_cyc, (int, np.integer)) or n_cyc < 1:
         raise ChemoioInputError("cycles", f"must be a whole number >= 1, got {cycles!r}")
-    if isinstance(n_mechanism, bool) or not isinstance(n_mechanism, (int, np.integer)) or n_mechanism < 1:
-        raise ChemoioInputError("n_mechanism", f"must be a whole number >= 1, got {n_mechanism!r}")
+    cm.check_n_mechanism(n_mechanism)
     start = cm.chemo_start_day(contrast)
     window = float(window_days) if window_days is not None else float(start - 1 + 21 * n_cyc)
     if not window > 0:

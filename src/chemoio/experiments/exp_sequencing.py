@@ -18,7 +18,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from chemoio.errors import ChemoioInputError
@@ -66,8 +65,7 @@ def sequencing(
         if abs(o) > MAX_OFFSET_DAYS:
             raise ChemoioInputError("offsets", f"{o} days is beyond +/-{MAX_OFFSET_DAYS} days")
     offs = sorted(int(o) for o in offs)
-    if isinstance(n_mechanism, bool) or not isinstance(n_mechanism, (int, np.integer)) or n_mechanism < 1:
-        raise ChemoioInputError("n_mechanism", f"must be a whole number >= 1, got {n_mechanism!r}")
+    cm.check_n_mechanism(n_mechanism)
     spec = cm.load_trial(trial)
     contrast = cm.find_contrast(spec)
     start = cm.chemo_start_day(contrast)
