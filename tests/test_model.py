@@ -37,7 +37,45 @@ def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states():
     net = (c_s * dy[eq.Y_LNCS] + c_r * dy[eq.Y_LNCR]) / (c_s + c_r)
     assert net == pytest.approx(p[index_of("growth_per_day")], rel=0.05)
     for k in range(eq.Y_D, eq.N_STATES):
+        if k == eq.Y_S:
+            continue
         assert abs(dy[k]) <= 1e-6 * max(abs(y[k]), 1.0), eq.STATE_NAMES[k]
+    # the stroma fills the rest of the lesion at the packing fraction and keeps pace with growth
+    v_cell = (c_s + c_r + y[eq.Y_D]) * p[eq.P_VC] + (y[eq.Y_TE] + y[eq.Y_TX]) * p[eq.P_VT]
+    assert v_cell / (v_cell + y[eq.Y_S]) == pytest.approx(p[eq.P_PACK], rel=1e-9)
+    assert dy[eq.Y_S] / y[eq.Y_S] == pytest.approx(p[eq.P_GROWTH], rel=0.02)
+
+
+def test_stroma_of_a_lesion_without_cells_is_remodelled_at_its_rate():
+    p = default_vector({"stroma_remodel_per_day": 0.05})
+    y = np.zeros(eq.N_STATES)
+    aux = np.zeros(eq.N_AUX)
+    eq.initial_state(p, y, aux)
+    y[eq.Y_LNCS] = y[eq.Y_LNCR] = np.log(1e-2)
+    y[eq.Y_D] = y[eq.Y_TE] = y[eq.Y_TX] = 0.0
+    dy = np.zeros_like(y)
+    eq.rhs(y, dy, p, aux, np.zeros(eq.N_DRIVE))
+    assert dy[eq.Y_S] == pytest.approx(-0.05 * y[eq.Y_S], rel=1e-6)
+
+
+def test_residual_mass_delays_and_caps_shrinkage():
+    # the same chemotherapy kills the same cells, but a slowly remodelled stroma keeps the
+    # lesion larger: a shallower best SLD change, and fewer cells per mm of SLD
+    slow, fast = {"stroma_remodel_per_day": 0.01}, {"stroma_remodel_per_day": 0.3}
+    res = typical(CHEMO, [slow, fast], days=126,
+                  observables=("sld_mm", "tumor_cells", "stroma_volume_ml", "viable_sld_mm"))
+    sld, cells = res["sld_mm"], res["tumor_cells"]
+    # (the stroma acts on the cells only through the volume that T-cell entry sees)
+    np.testing.assert_allclose(cells[0, :8], cells[1, :8], rtol=0.05)
+    best = sld.min(axis=1) / sld[:, 0] - 1.0
+    assert best[0] > best[1] + 0.05
+    stroma = res["stroma_volume_ml"]
+    assert stroma[0, -1] > stroma[1, -1]
+    # the viable burden (what the death hazard sees) starts at the SLD and falls below it
+    viable = res["viable_sld_mm"]
+    np.testing.assert_allclose(viable[:, 0], sld[:, 0], rtol=1e-9)
+    np.testing.assert_allclose(viable, sld[:, :1] * np.cbrt(cells / cells[:, :1]), rtol=1e-9)
+    assert np.all(viable[0, 1:] < sld[0, 1:])
 
 
 def test_untreated_tumour_grows_at_its_net_rate():

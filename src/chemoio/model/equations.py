@@ -13,7 +13,7 @@ Split of the model
 * **Drive** (section 1.3): the drug quantities that act on the biology at time t —
   chemotherapy kill rates, immunomodulation exposures, receptor occupancies
   (:func:`drug_drive`).
-* **Tumour-immune ODE** (sections 2.1-2.8), 10 states (:func:`rhs`); its initial value is
+* **Tumour-immune ODE** (sections 2.1-2.8), 11 states (:func:`rhs`); its initial value is
   the quasi-steady state at diagnosis (:func:`initial_state`, section 3).
 
 The functions are numba-compiled; their pure-Python versions (``rhs.py_func``) give the
@@ -55,7 +55,7 @@ SHARED_ORDER = (
     "treg_depletion_max_per_day", "mdsc_depletion_max_per_day",
     "lymphotox_primed_max_per_day", "lymphotox_tumour_max_per_day",
     "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
-    "chemo_potency_scale", "immune_refuge_cells",
+    "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -66,7 +66,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
-    P_GAML, P_CHEMOSCALE, P_REFUGE,
+    P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -74,10 +74,10 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 # ----------------------------------------------------------------------------------------
 STATE_NAMES = (
     "ln_sensitive_cells", "ln_resistant_cells", "dead_cells", "primed_t", "effector_t",
-    "exhausted_t", "treg", "mdsc", "lymphoid_precursors", "lymphocytes",
+    "exhausted_t", "treg", "mdsc", "lymphoid_precursors", "lymphocytes", "stroma_mL",
 )
 N_STATES = len(STATE_NAMES)
-(Y_LNCS, Y_LNCR, Y_D, Y_TP, Y_TE, Y_TX, Y_R, Y_M, Y_LP, Y_L) = range(N_STATES)
+(Y_LNCS, Y_LNCR, Y_D, Y_TP, Y_TE, Y_TX, Y_R, Y_M, Y_LP, Y_L, Y_S) = range(N_STATES)
 
 # ----------------------------------------------------------------------------------------
 # Drug slots (section 1). Slot parameters: a (n_patients, n_slots, SLOT_WIDTH) array.
@@ -109,7 +109,7 @@ OBSERVABLES = (
     "sld_mm", "tumor_cells", "resistant_fraction", "dead_cells", "antigen_signal",
     "mature_dc", "primed_t", "effector_t", "exhausted_t", "treg", "mdsc", "pdl1", "mhc1",
     "lymphocytes", "tcell_kill_per_day", "h_pd1", "ro_pd1", "ro_pdl1", "ro_ctla4",
-    "chemo_kill_per_day", "ifn_signal", "tumor_volume_ml",
+    "chemo_kill_per_day", "ifn_signal", "tumor_volume_ml", "stroma_volume_ml", "viable_sld_mm",
 )
 N_OBS = len(OBSERVABLES)
 OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of slot s
@@ -277,9 +277,16 @@ def _mhc_factor(p, h):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _tumour_volume_mL(p, cells, dead, te, tx):
-    """V = [(C + D) v_c + (T_E + T_X) v_T] / packing  (section 2.1)."""
-    return ((cells + dead) * p[P_VC] + (te + tx) * p[P_VT]) / p[P_PACK]
+def _cellular_volume_mL(p, cells, dead, te, tx):
+    """Volume of the cells in a lesion, V_cell = (C + D) v_c + (T_E + T_X) v_T (section 2.1)."""
+    return (cells + dead) * p[P_VC] + (te + tx) * p[P_VT]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _stroma_target_mL(p, v_cell):
+    """Stroma volume that fills the rest of a lesion at the packing fraction:
+    S* = V_cell (1 - packing)/packing (section 2.2)."""
+    return v_cell * (1.0 - p[P_PACK]) / p[P_PACK]
 
 
 @njit(cache=True, error_model="numpy")
@@ -345,12 +352,12 @@ def _mature_dc(p, g):
 def _unpack(y):
     """Biological quantities from the state vector: cell numbers from their logs, other
     states clamped at 0 (lymphocytes at 1e-3, keeping the feedback L^-gamma finite):
-    (C_s, C_r, C, D, T_P, T_E, T_X, R, M, L_p, L)."""
+    (C_s, C_r, C, D, T_P, T_E, T_X, R, M, L_p, L, S)."""
     cs = math.exp(y[Y_LNCS])
     cr = math.exp(y[Y_LNCR])
     return (cs, cr, cs + cr, max(y[Y_D], 0.0), max(y[Y_TP], 0.0), max(y[Y_TE], 0.0),
             max(y[Y_TX], 0.0), max(y[Y_R], 0.0), max(y[Y_M], 0.0), max(y[Y_LP], 0.0),
-            max(y[Y_L], 1e-3))
+            max(y[Y_L], 1e-3), max(y[Y_S], 0.0))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -368,7 +375,7 @@ def _extinction_brake(ln_c):
 
 @njit(cache=True, error_model="numpy")
 def rhs(y, dy, p, aux, drive):
-    r"""Time derivative of the 10 tumour-immune states (sections 2.1-2.8).
+    r"""Time derivative of the 11 tumour-immune states (sections 2.1-2.8).
 
     Tumour (log cell numbers; :math:`C = C_s + C_r`; Gompertz normalised so the net
     untreated growth rate at diagnosis equals the patient's ``growth_per_day``):
@@ -399,8 +406,17 @@ def rhs(y, dy, p, aux, drive):
                   c(C) = \frac{C/(C+K_s)}{C_0/(C_0+K_s)}\\
         \dot L_p &= k_L L_p\Big(\frac{L^{-\gamma}}{1+\lambda_L Y_{lym}} - 1\Big),\quad
         \dot L = k_L(L_p - L)
+
+    Stroma (residual mass, mL), laid down in proportion to the cells and remodelled at
+    :math:`k_{str}`; the lesion volume is :math:`V = V_{cell} + S`. Production keeps pace
+    with untreated growth (g = ``growth_per_day``), so an untreated lesion keeps the packing
+    fraction :math:`\phi`:
+
+    .. math::
+        \dot S = (k_{str} + g)\,V_{cell}\frac{1-\phi}{\phi} - k_{str}S,\quad
+        V_{cell} = (C + D)v_c + (T_E + T_X)v_T
     """
-    cs, cr, c, dead, tp, te, tx, treg, mdsc, lp, lym = _unpack(y)
+    cs, cr, c, dead, tp, te, tx, treg, mdsc, lp, lym, stroma = _unpack(y)
 
     ro_pd1 = drive[DR_RO_PD1]
     ro_pdl1 = drive[DR_RO_PDL1]
@@ -440,7 +456,8 @@ def rhs(y, dy, p, aux, drive):
         p[P_KPR] * p[P_ANTIGEN] * mh * dc * lym * (1.0 + p[P_EPS4] * ro_ctla4) / (1.0 + treg)
     )
     dy[Y_TP] = priming - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
-    vol = _tumour_volume_mL(p, c, dead, te, tx)
+    v_cell = _cellular_volume_mL(p, c, dead, te, tx)
+    vol = v_cell + stroma
     influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
     x = p[P_KEX] * hpd1 * c / (c + p[P_KEXC])
     v = p[P_KRV] * (1.0 - hpd1)
@@ -460,6 +477,9 @@ def rhs(y, dy, p, aux, drive):
     kl = p[P_KL]
     dy[Y_LP] = kl * lp * (lym ** (-p[P_GAML]) / (1.0 + p[P_LAML] * y_lym) - 1.0)
     dy[Y_L] = kl * (lp - lym)
+
+    # 2.2 stroma / residual mass: laid down with the cells, remodelled at k_str
+    dy[Y_S] = (p[P_KSTR] + p[P_GROWTH]) * _stroma_target_mL(p, v_cell) - p[P_KSTR] * stroma
 
 
 # ========================================================================================
@@ -498,7 +518,7 @@ def initial_state(p, y, aux):
         dc = _mature_dc(p, g)
         tp = p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg) / (p[P_KINF] + p[P_DP])
         dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
-        vol = _tumour_volume_mL(p, c0, dead, te, tx)
+        vol = _cellular_volume_mL(p, c0, dead, te, tx) / p[P_PACK]
         influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
         x = p[P_KEX] * hpd1 * c0 / (c0 + p[P_KEXC])
         v = p[P_KRV] * (1.0 - hpd1)
@@ -516,12 +536,14 @@ def initial_state(p, y, aux):
     y[Y_M] = mdsc
     y[Y_LP] = 1.0
     y[Y_L] = 1.0
+    v_cell0 = _cellular_volume_mL(p, c0, dead, te, tx)
+    y[Y_S] = _stroma_target_mL(p, v_cell0)
     lnk = math.log(p[P_K])
     aux[AUX_C0] = c0
     aux[AUX_LAMBDA] = p[P_GROWTH] + kill + p[P_DELTA0]
     aux[AUX_LNK] = lnk
     aux[AUX_LNK_C0] = max(lnk - math.log(c0), 1e-3)
-    aux[AUX_V0] = _tumour_volume_mL(p, c0, dead, te, tx)
+    aux[AUX_V0] = v_cell0 + y[Y_S]
     aux[AUX_PHI_I0] = _phi_ifn(p, te, tx)
     aux[AUX_CSUP0] = c0 / (c0 + p[P_KSUP])
     aux[AUX_S0] = p[P_SLD0]
@@ -534,12 +556,17 @@ def initial_state(p, y, aux):
 @njit(cache=True, error_model="numpy")
 def observable(k, y, p, aux, drive):
     """Value of observable ``k`` (index into OBSERVABLES) at state ``y``."""
-    cs, cr, c, dead, tp, te, tx, treg, mdsc, lp, lym = _unpack(y)
+    cs, cr, c, dead, tp, te, tx, treg, mdsc, lp, lym, stroma = _unpack(y)
     phi_i = _phi_ifn(p, te, tx)
     pdl1 = _pdl1(p, aux, phi_i, drive)
     mhc1 = _mhc1(p, aux, phi_i, drive)
+    if k == 22:
+        return stroma
+    if k == 23:
+        # viable burden as an SLD: S0 (C/C0)^(1/3), without dead cells and residual mass
+        return aux[AUX_S0] * (c / aux[AUX_C0]) ** (1.0 / 3.0)
     if k == 0 or k == 21:
-        vol = _tumour_volume_mL(p, c, dead, te, tx)
+        vol = _cellular_volume_mL(p, c, dead, te, tx) + stroma
         if k == 21:
             return vol
         return aux[AUX_S0] * (vol / aux[AUX_V0]) ** (1.0 / 3.0)

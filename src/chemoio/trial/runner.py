@@ -317,11 +317,14 @@ def simulate_trial(
     grid = np.unique(np.concatenate([np.arange(0.0, cutoff_day, 7.0), visit_day, [0.0, cutoff_day],
                                      np.array(list(surgery.values()), dtype=float)]))
     vidx = np.searchsorted(grid, visit_day)
-    observables = ("sld_mm", "tumor_cells") if surgery else ("sld_mm",)
+    # measured size (cells + stroma) for RECIST; the viable burden (cells only, as an SLD)
+    # drives the death and new-lesion hazards (docs/model.md 2.2, docs/endpoints.md)
+    observables = ("sld_mm", "viable_sld_mm", "tumor_cells") if surgery else ("sld_mm", "viable_sld_mm")
     sim = _Sim(params, cov, vp.pk_eta, grid, observables, rtol, backend,
                chunk=20_000, progress=progress, potency=agent_potency(params_all))
 
     sld = np.empty((total, grid.size))
+    viable = np.empty((total, grid.size))
     cells = np.empty((total, grid.size)) if surgery else None
     tables: list[tuple] = []  # (rows, dose plan, arm_spec)
     # neutropenia and dose rules: per-patient marrow from its own stream of (seed, index)
@@ -354,15 +357,16 @@ def simulate_trial(
             toxicity_s += time.perf_counter() - t_tox
             vals = sim.pass1(plan, rows)
             sld[rows] = vals[:, 0, :]
+            viable[rows] = vals[:, 1, :]
             if cells is not None:
-                cells[rows] = vals[:, 1, :]
+                cells[rows] = vals[:, 2, :]
             tables.append((rows, plan, arm))
 
     # scans: reader noise, new lesions, RECIST 1.1 (or iRECIST) on visits inside follow-up
     true_visit = sld[:, vidx]
     measured = recist.add_measurement_noise(true_visit, rng)
     baseline = recist.add_measurement_noise(sld[:, 0], rng)
-    nl_day = first_event_day(grid, new_lesion_hazard_per_day(sp, sld), e_lesion)
+    nl_day = first_event_day(grid, new_lesion_hazard_per_day(sp, viable), e_lesion)
     # a scan is done when its actual day is inside follow-up; the SLD is read on the
     # scheduled grid day (a week changes it little), a new lesion counts when it exists on
     # the actual scan day
@@ -391,12 +395,13 @@ def simulate_trial(
                 x_start = np.where(crosses, pd_day[sub] + arm.crossover.delay_days, np.inf)
             vals = sim.pass2(plan, sub, prog, stop, x_reg, x_start)
             sld[sub] = vals[:, 0, :]
+            viable[sub] = vals[:, 1, :]
 
     return dict(
         spec=spec, arm_specs=arm_specs, arm_names=arm_names, arm_idx=arm_idx, replicate=replicate,
         reps=reps, n_per=n_per, total=total, cov=cov, tumor=tumor, sp=sp, grid=grid,
         visit_day=visit_day, visit_offset=visit_offset, scan_window_days=window,
-        sld=sld, cells=cells, tables=tables, surgery=surgery,
+        sld=sld, viable=viable, cells=cells, tables=tables, surgery=surgery,
         entry_day=entry_day, censor_day=censor_day, e_death=e_death, e_lesion=e_lesion,
         u_cross=u_cross, measured=measured, baseline=baseline, nl_day=nl_day, codes=codes,
         pd_day=pd_day, seed=seed, rtol=rtol, parameters=parameters, t_start=t_start,
@@ -433,7 +438,8 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
             crossed[rows] = np.isfinite(pd_day[rows]) & (u_cross[rows] < arm.crossover.share) & (
                 pd_day[rows] + arm.crossover.delay_days < censor_day[rows])
 
-    hazard = death_hazard_per_day(sp, grid, np.nan_to_num(sld, nan=1e3), cov, pd_day)
+    viable = st.get("viable", sld)  # a state from before the stroma state: SLD is all cells
+    hazard = death_hazard_per_day(sp, grid, np.nan_to_num(viable, nan=1e3), cov, pd_day)
     death_day = first_event_day(grid, hazard, e_death)
     os_event = death_day <= censor_day
     os_day = np.minimum(death_day, censor_day)

@@ -1,6 +1,8 @@
 r"""Tumour-linked hazards of death and of new lesions (model brief section 3.3, option A).
 
-Death, per month, for a patient whose simulated SLD is :math:`S(t)`:
+Death, per month, for a patient whose simulated *viable* SLD is :math:`S(t) = S_0 (C/C_0)^{1/3}`
+(observable ``viable_sld_mm``: the living tumour cells on the SLD scale, without the residual
+mass that RECIST still measures, docs/model.md 2.2):
 
 .. math::
     h(t) = h_0(t)\,\exp\big(\beta_S \ln\tfrac{S(t)}{S_{ref}} + \beta_{ECOG}\,ECOG
