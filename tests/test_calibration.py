@@ -110,5 +110,38 @@ def test_melanoma_lines_have_their_own_growth_scale_and_ctla4_terms_are_free():
     and Treg ADCC are free shared parameters (informed by the ipilimumab arm)."""
     cal = Calibration(["checkmate067", "keynote002"])
     assert {"growth_scale.melanoma", "growth_scale.melanoma_2l"} <= set(cal.free_a)
-    assert {"ctla4_priming_gain", "treg_adcc_per_day"} <= set(cal.free_a)
+    assert {"ctla4_priming_gain", "treg_adcc_per_day", "stroma_remodel_per_day"} <= set(cal.free_a)
     assert cal.tumors == ["melanoma", "melanoma_2l"]
+
+
+def test_survival_scale_is_free_only_where_a_survival_target_informs_it():
+    # CheckMate 067 and KEYNOTE-002 publish no fitted OS number in the calibration file:
+    # the melanoma survival scales stay at their prior; IMvigor211 (OS targets) frees its own
+    cal = Calibration(["checkmate067", "keynote002", "imvigor211"])
+    assert not any(t.stage == "survival" for t in cal.targets if t.spec in ("checkmate067", "keynote002"))
+    assert "survival.urothelial_2l.weibull_scale_months" in cal.free_b
+    assert not any(n.startswith("survival.melanoma") for n in cal.free_b)
+    assert "survival.beta_size" in cal.free_b
+
+
+def test_split_rows_keep_their_calibration_role_and_are_marked_held_out(monkeypatch):
+    """Leave-one-out mechanics, with the (slow) refit replaced by the shipped parameters:
+    every row of trial k comes from a run without k, is marked held out and keeps its role."""
+    import chemoio.calibration.fit as fit
+    import chemoio.calibration.validate as val
+
+    excluded = []
+
+    def fake_run(self, budget_a=0, budget_b=0):
+        excluded.append(tuple(sorted(set(self.specs))))
+        return fit.CalibrationResult({}, None, 0.0, 0.0, 0, 0.0)
+
+    monkeypatch.setattr(val, "list_specs", lambda: ["imvigor211", "keynote361"])
+    monkeypatch.setattr(fit.Calibration, "run", fake_run)
+    res = val.validate_split(replicates=1)
+    assert len(excluded) == 2
+    assert "imvigor211" not in excluded[0] and "keynote361" in excluded[0]
+    assert "keynote361" not in excluded[1] and "imvigor211" in excluded[1]
+    assert res.table.held_out.all() and set(res.table.role) == {"fit", "predict"}
+    assert set(res.table.trial) == {"IMvigor211", "KEYNOTE-361"}
+    assert res.summary["inside_fit"] != "0/0"

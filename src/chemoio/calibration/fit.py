@@ -51,6 +51,7 @@ SHARED_FREE = {
     "chemo_potency_scale": (0.05, 5.0),
     "ctla4_priming_gain": (0.05, 3.0),
     "treg_adcc_per_day": (0.05, 5.0),
+    "stroma_remodel_per_day": (0.1, 10.0),
 }
 # Per-agent cytotoxic potency, tied within a drug class: one free multiplier per class
 # (``chemo_class.<class>``) sets ``chemo_potency.<drug>`` of every agent in it. Several agents
@@ -181,7 +182,10 @@ class Calibration:
             self.arms[s] = sorted(names)
         self.free_a = (list(SHARED_FREE) + [f"growth_scale.{t}" for t in self.tumors]
                        + [f"chemo_class.{c}" for c in self._fitted_classes()])
-        self.free_b = [f"survival.{t}.weibull_scale_months" for t in self.tumors] + list(SURVIVAL_SHARED)
+        # a tumour type's survival scale is free only where a survival target informs it (an
+        # unidentified scale would drift with the optimiser's steps and mean nothing)
+        informed_b = sorted({load_spec(t.spec).population.tumor for t in self.targets if t.stage == "survival"})
+        self.free_b = [f"survival.{t}.weibull_scale_months" for t in informed_b] + list(SURVIVAL_SHARED)
         if any(t.key == "efs_event_percent" for t in self.targets):
             self.free_b.append("survival.recurrence_per_month_at_1e6_cells")
         if free_a is not None:

@@ -111,7 +111,7 @@ def validate_split(*, replicates: int = 10, budget_a: int = 40, budget_b: int = 
         res = run_trial(load_spec(name), replicates=replicates, parameters=fit.parameters)
         held_out = [t for t in targets if t.spec == name]
         for r in _rows_for(name, res, held_out):
-            r["role"] = "held out"
+            r["held_out"] = True  # ``role`` stays the number's role in the full calibration
             rows.append(r)
         calls.append(_calls_for(name, res))
         log(f"left out {name}: calibrated in {fit.wall_s:.0f} s")

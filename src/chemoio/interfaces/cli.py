@@ -345,9 +345,14 @@ def validate(
                        {True: "met", False: "not met"}.get(r.published_call, "-"))
         console.print(ct)
     s = res.summary
-    console.print(f"summary: published numbers inside: {s['inside_all']} (fit {s['inside_fit']}, "
-                  f"predicted {s['inside_predict']}); HRs inside: {s['hr_inside']}; "
-                  f"primary-endpoint calls right: {s['calls_right']}")
+    if "held_out" in res.table.columns:  # --split: every number predicted with its trial left out
+        console.print(f"summary (each trial held out): published numbers inside: {s['inside_all']} "
+                      f"(fitted by the full calibration {s['inside_fit']}, never fitted {s['inside_predict']}); "
+                      f"HRs inside: {s['hr_inside']}; primary-endpoint calls right: {s['calls_right']}")
+    else:
+        console.print(f"summary: published numbers inside: {s['inside_all']} (fit {s['inside_fit']}, "
+                      f"predicted {s['inside_predict']}); HRs inside: {s['hr_inside']}; "
+                      f"primary-endpoint calls right: {s['calls_right']}")
     (out / f"{name}_summary.json").write_text(json.dumps(s, indent=2))
     console.print(f"[dim]{DISCLAIMER}")
 
