@@ -439,10 +439,13 @@ def _efron_terms(beta: float, rs: _RiskSets) -> tuple[float, float, float]:
         sums.append((risk, tied))
     rep, f = rs.rep, rs.frac
     den = [sums[r][0][rep] - f * sums[r][1][rep] for r in range(3)]
-    m1 = den[1] / den[0]
-    ll = beta * float(rs.x_events.sum()) - float(np.sum(np.log(den[0])))
-    score = float(rs.x_events.sum() - np.sum(m1))
-    info = float(np.sum(den[2] / den[0] - m1 * m1))
+    # far from the optimum (a diverging estimate) a risk-set weight can underflow to 0: the
+    # terms are then not finite and the caller rejects the step
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        m1 = den[1] / den[0]
+        ll = beta * float(rs.x_events.sum()) - float(np.sum(np.log(den[0])))
+        score = float(rs.x_events.sum() - np.sum(m1))
+        info = float(np.sum(den[2] / den[0] - m1 * m1))
     return ll, score, info
 
 
@@ -486,9 +489,11 @@ def cox_hr_fast(
         step = score / info
         for _halving in range(40):
             new_ll, new_score, new_info = _efron_terms(beta + step, rs)
-            if new_ll >= ll - 1e-12 * abs(ll):
+            if np.isfinite(new_ll) and np.isfinite(new_info) and new_ll >= ll - 1e-12 * abs(ll):
                 break
             step /= 2
+        else:
+            break  # no step improves a finite likelihood: stop, not converged
         beta += step
         ll, score, info = new_ll, new_score, new_info
         if abs(step) < tol:
