@@ -278,7 +278,7 @@ def _mhc_factor(p, h):
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _cellular_volume_mL(p, cells, dead, te, tx):
-    """Volume of the cells in a lesion, V_cell = (C + D) v_c + (T_E + T_X) v_T (section 2.1)."""
+    """Volume of the cells in a lesion, V_cell = (C + D) v_c + (T_E + T_X) v_T (section 2.2)."""
     return (cells + dead) * p[P_VC] + (te + tx) * p[P_VT]
 
 

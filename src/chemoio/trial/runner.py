@@ -318,7 +318,7 @@ def simulate_trial(
                                      np.array(list(surgery.values()), dtype=float)]))
     vidx = np.searchsorted(grid, visit_day)
     # measured size (cells + stroma) for RECIST; the viable burden (cells only, as an SLD)
-    # drives the death and new-lesion hazards (docs/model.md 2.2, docs/endpoints.md)
+    # drives the death and new-lesion hazards (docs/model.md 2.2 and section 6)
     observables = ("sld_mm", "viable_sld_mm", "tumor_cells") if surgery else ("sld_mm", "viable_sld_mm")
     sim = _Sim(params, cov, vp.pk_eta, grid, observables, rtol, backend,
                chunk=20_000, progress=progress, potency=agent_potency(params_all))
@@ -438,8 +438,7 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
             crossed[rows] = np.isfinite(pd_day[rows]) & (u_cross[rows] < arm.crossover.share) & (
                 pd_day[rows] + arm.crossover.delay_days < censor_day[rows])
 
-    viable = st.get("viable", sld)  # a state from before the stroma state: SLD is all cells
-    hazard = death_hazard_per_day(sp, grid, np.nan_to_num(viable, nan=1e3), cov, pd_day)
+    hazard = death_hazard_per_day(sp, grid, np.nan_to_num(st["viable"], nan=1e3), cov, pd_day)
     death_day = first_event_day(grid, hazard, e_death)
     os_event = death_day <= censor_day
     os_day = np.minimum(death_day, censor_day)
