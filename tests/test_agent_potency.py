@@ -84,3 +84,12 @@ def test_the_trial_runner_applies_a_parameter_sets_agent_potency():
                                          "chemo_potency.cisplatin": 4.0, "chemo_potency.carboplatin": 4.0},
                        **kw).patients
     assert strong.best_pct_change.median() < plain.best_pct_change.median() - 10.0
+
+
+def test_every_cytotoxic_of_the_library_is_in_exactly_one_drug_class():
+    # a cytotoxic outside every class would silently keep potency 1 in calibration
+    from chemoio.drugs import list_drugs
+
+    cytotoxics = sorted(d.name for d in list_drugs() if d.kind == "chemotherapy")
+    members = sorted(a for agents in CHEMO_CLASSES.values() for a in agents)
+    assert members == cytotoxics
