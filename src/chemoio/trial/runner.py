@@ -53,7 +53,7 @@ from chemoio.model.parameters import agent_potency, shipped_parameter_set
 from chemoio.population import parameter_matrix, sample_patients
 from chemoio.regimens import resolve_regimen
 from chemoio.toxicity import DosePlan, PatientMarrow, marrow_normals, plan_doses, plan_without_rules
-from chemoio.trial.spec import DEFAULT_SCAN_WINDOW_DAYS, check_scan_window
+from chemoio.trial.spec import check_scan_window
 from chemoio.trial.survival_model import (
     death_hazard_per_day,
     first_event_day,
@@ -309,8 +309,9 @@ def simulate_trial(
 
     visit_day = np.asarray(spec.visit_days(cutoff_day), dtype=float)
     # visit windows: scan j of patient i happens on visit_day[j] + visit_offset[i, j]
-    window = float(getattr(spec, "scan_window_days", DEFAULT_SCAN_WINDOW_DAYS))
-    check_scan_window(window, visit_day, getattr(spec, "scan_schedule", None))
+    # (the spec checked its window at load; the visits here run to this run's cut-off)
+    window = float(spec.scan_window_days)
+    check_scan_window(window, visit_day, spec.scan_schedule)
     visit_offset = _visit_offsets(seed, total, visit_day, window)
     visit_actual = visit_day[None, :] + visit_offset
     surgery = {a.name: a.surgery_day for a in arm_specs if getattr(a, "surgery_day", None)}
@@ -424,10 +425,7 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     e_death, e_lesion, u_cross, measured = st["e_death"], st["e_lesion"], st["u_cross"], st["measured"]
     baseline, nl_day, codes, pd_day = st["baseline"], st["nl_day"], st["codes"], st["pd_day"]
     sp = st["sp"]
-    visit_offset = st.get("visit_offset")
-    if visit_offset is None:  # a state from before visit windows: every scan on schedule
-        visit_offset = np.zeros((total, visit_day.size))
-    visit_actual = visit_day[None, :] + visit_offset
+    visit_actual = visit_day[None, :] + st["visit_offset"]
     if survival:
         base = dict(st["params_all"])
         base.update(survival)
