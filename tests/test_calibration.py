@@ -112,6 +112,12 @@ def test_melanoma_lines_have_their_own_growth_scale_and_ctla4_terms_are_free():
     assert {"growth_scale.melanoma", "growth_scale.melanoma_2l"} <= set(cal.free_a)
     assert {"ctla4_priming_gain", "treg_adcc_per_day", "stroma_remodel_per_day"} <= set(cal.free_a)
     assert cal.tumors == ["melanoma", "melanoma_2l"]
+    # the between-patient spreads are shared (one exponent each, not one per tumour type)
+    # and start at the population files' sigmas (exponent 1)
+    spreads = [n for n in cal.free_a if n.startswith("spread.")]
+    assert spreads == ["spread.growth_per_day", "spread.chemo_sensitivity"]
+    x0 = cal._start(cal.free_a)
+    assert all(x0[cal.free_a.index(n)] == 0.0 for n in spreads)
 
 
 def test_survival_scale_is_free_only_where_a_survival_target_informs_it():

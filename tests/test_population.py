@@ -432,3 +432,29 @@ def test_score_map_share_below_inverts_quantile():
     q = np.array([0.05, 0.3, 0.5, 0.7, 0.95])
     back = [tt.cps.share_below(v) for v in tt.cps.quantile(q)]
     np.testing.assert_allclose(back, q, atol=1e-9)
+
+
+def test_spread_exponent_scales_the_log_sd_around_the_median_for_the_same_patients():
+    """``spread.<name>`` = k keeps each patient's z-score and the median and multiplies the
+    log-SD by k; the other patient columns are untouched; a bad key or value names the field."""
+    from chemoio.model.parameters import index_of
+    from chemoio.population import parameter_matrix
+
+    vp = sample_patients("urothelial", 4000, 5)
+    base = parameter_matrix(vp.params, "urothelial", {})
+    half = parameter_matrix(vp.params, "urothelial", {"spread.growth_per_day": 0.5,
+                                                     "spread.chemo_sensitivity": 0.25})
+    g, s = index_of("growth_per_day"), index_of("chemo_sensitivity")
+    med_g = get_tumor_type("urothelial").parameters["growth_per_day"].params["median"]
+    np.testing.assert_allclose(np.log(half[:, g] / med_g), 0.5 * np.log(base[:, g] / med_g), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(np.log(half[:, s]), 0.25 * np.log(base[:, s]), rtol=1e-12, atol=1e-15)
+    assert np.std(np.log(half[:, s])) == pytest.approx(0.25 * np.std(np.log(base[:, s])))
+    others = [j for j in range(base.shape[1]) if j not in (g, s)]
+    np.testing.assert_array_equal(half[:, others], base[:, others])
+    # the spread applies before the growth scale: the median moves by the scale alone
+    both = parameter_matrix(vp.params, "urothelial", {"spread.growth_per_day": 0.5, "growth_scale.urothelial": 2.0})
+    np.testing.assert_allclose(both[:, g], 2.0 * half[:, g])
+    for bad in ({"spread.kill_per_day": 0.5}, {"spread.growth_per_day": -1.0},
+                {"spread.growth_per_day": float("nan")}):
+        with pytest.raises(ChemoioInputError, match="parameters.spread"):
+            parameter_matrix(vp.params, "urothelial", bad)

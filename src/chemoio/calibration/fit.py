@@ -6,10 +6,12 @@ Procedure (docs/calibration.md):
    arms and the comparisons between such arms (:mod:`chemoio.calibration.targets`).
    Combination arms are never fitted: they are predicted by the mechanism.
 2. **Stage A - tumour response** (ORR, median PFS, pCR, PFS HRs). Free: the shared immune
-   parameters (priming rate, PD-1 engagement half-maximum, reinvigoration rate), one
-   shared chemotherapy potency scale (the agents' relative potencies stay the library's
-   literature-ranked priors), and a growth-rate scale per tumour type. Every evaluation
-   re-simulates the fit arms with the same seed (common random numbers).
+   parameters (priming rate, PD-1 engagement half-maximum, reinvigoration rate, the two
+   anti-CTLA-4 terms), the stroma remodelling rate, one shared chemotherapy potency scale
+   with one multiplier per drug class (prior-penalised), two shared spread exponents
+   (between-patient log-SD of growth and of chemo sensitivity) and a growth-rate scale per
+   tumour type. Every evaluation re-simulates the fit arms with the same seed (common
+   random numbers), ``replicates`` trials per spec, and fits the median over replicates.
 3. **Stage B - survival link** (median OS, OS landmarks, OS HRs, EFS). Free: the Weibull
    scale per tumour type, the shared tumour-size coefficient and the post-surgery
    recurrence rate. Tumour trajectories from stage A are reused (only the hazard changes).
@@ -52,6 +54,12 @@ SHARED_FREE = {
     "ctla4_priming_gain": (0.05, 3.0),
     "treg_adcc_per_day": (0.05, 5.0),
     "stroma_remodel_per_day": (0.1, 10.0),
+}
+# Between-patient spread exponents (population layer, shared by every tumour type): the
+# log-SD of a patient parameter is the population file's sigma times ``spread.<name>``.
+SPREAD_FREE = {
+    "spread.growth_per_day": (0.3, 1.5),
+    "spread.chemo_sensitivity": (0.3, 1.5),
 }
 # Per-agent cytotoxic potency, tied within a drug class: one free multiplier per class
 # (``chemo_class.<class>``) sets ``chemo_potency.<drug>`` of every agent in it. Several agents
@@ -140,7 +148,7 @@ class CalibrationResult:
 
 
 def _prior(name: str, tumors: list[str]) -> float:
-    if name.startswith(("growth_scale.", "chemo_class.")):
+    if name.startswith(("growth_scale.", "chemo_class.", "spread.")):
         return 1.0
     if name.startswith("survival."):
         parts = name.split(".")
@@ -180,7 +188,7 @@ class Calibration:
                 if t.spec == s:
                     names.update(t.arm.split(" vs ") if t.kind == "hr" else [t.arm])
             self.arms[s] = sorted(names)
-        self.free_a = (list(SHARED_FREE) + [f"growth_scale.{t}" for t in self.tumors]
+        self.free_a = (list(SHARED_FREE) + list(SPREAD_FREE) + [f"growth_scale.{t}" for t in self.tumors]
                        + [f"chemo_class.{c}" for c in self._fitted_classes()])
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
@@ -233,6 +241,8 @@ class Calibration:
         for n in names:
             if n in SHARED_FREE:
                 b = SHARED_FREE[n]
+            elif n in SPREAD_FREE:
+                b = SPREAD_FREE[n]
             elif n.startswith("chemo_class."):
                 b = CLASS_BOUNDS
             elif n.startswith("growth_scale."):

@@ -279,6 +279,8 @@ def calibrate(
     budget_b: int = typer.Option(200, "--budget-b", help="Evaluations for stage B (survival link; cheap)."),
     exclude: Optional[str] = typer.Option(None, "--exclude", help="Comma-separated spec names to leave out."),
     start: Optional[Path] = typer.Option(None, "--start", help="Start from this parameter set instead of the priors."),
+    replicates: int = typer.Option(1, "--replicates", "-R", min=1,
+                                   help="Replicate trials per spec and evaluation (the fit uses their median)."),
 ) -> None:
     """Fit population-level parameters to the calibration trials (docs/calibration.md)."""
     from chemoio.calibration.fit import Calibration, write_parameter_set
@@ -286,7 +288,8 @@ def calibrate(
 
     excl = tuple(e.strip() for e in exclude.split(",")) if exclude else ()
     base = load_parameter_set(start) if start else None
-    cal = Calibration(exclude=excl, seed=seed, base=base, log=lambda m: err_console.print(f"[dim]{m}"))
+    cal = Calibration(exclude=excl, seed=seed, base=base, replicates=replicates,
+                      log=lambda m: err_console.print(f"[dim]{m}"))
     console.print(f"calibrating {len(cal.free_a)} + {len(cal.free_b)} parameters to {len(cal.targets)} "
                   f"targets of {len(cal.specs)} trials (fit arms only)")
     res = cal.run(budget_a=budget_a, budget_b=budget_b)

@@ -4,15 +4,42 @@ from __future__ import annotations
 
 import numpy as np
 
+from chemoio.errors import ChemoioInputError
 from chemoio.model.parameters import assemble_params, index_of
 from chemoio.population.tumor_types import get_tumor_type
 
 
+#: Patient-level parameters whose between-patient spread a parameter set may scale
+#: (``spread.<name>``, shared by every tumour type; see :func:`parameter_matrix`).
+SPREAD_PARAMETERS = ("growth_per_day", "chemo_sensitivity")
+
+
 def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[str, float]) -> np.ndarray:
-    """(n, N_PARAMS): patient-level columns, then the tumour type's shared overrides, then the
-    parameter set (a calibrated set wins), then the set's ``growth_scale.<tumor>`` factor on
-    the untreated growth rates. Every simulation path (API, trials, chunked runs) uses this."""
-    params = assemble_params(patient_params, {**get_tumor_type(tumor).shared_overrides, **parameters})
+    r"""(n, N_PARAMS): patient-level columns, then the tumour type's shared overrides, then the
+    parameter set (a calibrated set wins), then the set's spread exponents, then its
+    ``growth_scale.<tumor>`` factor on the untreated growth rates. Every simulation path
+    (API, trials, chunked runs) uses this.
+
+    A spread exponent :math:`k` = ``spread.<name>`` maps a log-normal draw
+    :math:`\theta_i = m e^{\sigma z_i}` of median :math:`m` to
+    :math:`m (\theta_i/m)^k = m e^{k\sigma z_i}`: the same patients (same z, common random
+    numbers), with the log-SD multiplied by k."""
+    tt = get_tumor_type(tumor)
+    params = assemble_params(patient_params, {**tt.shared_overrides, **parameters})
+    for key, value in parameters.items():
+        if str(key).startswith("spread.") and (
+                key[len("spread."):] not in SPREAD_PARAMETERS or not (float(value) > 0 and np.isfinite(value))):
+            raise ChemoioInputError(f"parameters.{key}", "a spread exponent is a positive number for one of "
+                                    + ", ".join(SPREAD_PARAMETERS))
+    for name in SPREAD_PARAMETERS:
+        k = parameters.get(f"spread.{name}")
+        if k is not None:
+            if tt.parameters[name].kind != "lognormal":
+                raise ChemoioInputError(f"parameters.spread.{name}",
+                                        f"{tumor}: {name} is not log-normal, so its spread cannot be scaled")
+            median = float(tt.parameters[name].params["median"])
+            j = index_of(name)
+            params[:, j] = median * (params[:, j] / median) ** float(k)
     scale = parameters.get(f"growth_scale.{tumor}")
     if scale is not None:
         params[:, index_of("growth_per_day")] *= float(scale)
