@@ -140,11 +140,12 @@ def test_split_rows_keep_their_calibration_role_and_are_marked_held_out(monkeypa
 
     def fake_run(self, budget_a=0, budget_b=0):
         excluded.append(tuple(sorted(set(self.specs))))
+        assert self.replicates == 2  # --fit-replicates reaches every refit
         return fit.CalibrationResult({}, None, 0.0, 0.0, 0, 0.0)
 
     monkeypatch.setattr(val, "list_specs", lambda: ["imvigor211", "keynote361"])
     monkeypatch.setattr(fit.Calibration, "run", fake_run)
-    res = val.validate_split(replicates=1)
+    res = val.validate_split(replicates=1, fit_replicates=2)
     assert len(excluded) == 2
     assert "imvigor211" not in excluded[0] and "keynote361" in excluded[0]
     assert "keynote361" not in excluded[1] and "imvigor211" in excluded[1]

@@ -97,8 +97,9 @@ def validate(parameters: dict[str, float] | None = None, *, replicates: int = 20
 
 
 def validate_split(*, replicates: int = 10, budget_a: int = 40, budget_b: int = 120, seed: int = 2026,
-                   log: Callable[[str], None] | None = None) -> ValidationResult:
-    """Leave-one-trial-out: calibrate without trial k, then predict every number of k."""
+                   fit_replicates: int = 1, log: Callable[[str], None] | None = None) -> ValidationResult:
+    """Leave-one-trial-out: calibrate without trial k (``fit_replicates`` trials per spec and
+    evaluation, from the priors), then predict every number of k (``replicates`` trials)."""
     from chemoio.calibration.fit import Calibration
 
     log = log or (lambda m: None)
@@ -106,7 +107,7 @@ def validate_split(*, replicates: int = 10, budget_a: int = 40, budget_b: int = 
     targets = collect_targets(names)
     rows, calls = [], []
     for name in names:
-        cal = Calibration(exclude=(name,), seed=seed, log=log)
+        cal = Calibration(exclude=(name,), seed=seed, replicates=fit_replicates, log=log)
         fit = cal.run(budget_a=budget_a, budget_b=budget_b)
         res = run_trial(load_spec(name), replicates=replicates, parameters=fit.parameters)
         held_out = [t for t in targets if t.spec == name]

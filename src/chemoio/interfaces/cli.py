@@ -312,6 +312,8 @@ def validate(
     parameters: Optional[Path] = typer.Option(None, "--parameters", help="Parameter set (default: shipped)."),
     split: bool = typer.Option(False, "--split", help="Leave-one-trial-out: recalibrate without each trial, predict it."),
     out: Path = typer.Option(Path("out/validation"), "--out", "-o", help="Output folder."),
+    fit_replicates: int = typer.Option(1, "--fit-replicates", min=1,
+                                       help="With --split: replicate trials per spec in each calibration."),
 ) -> None:
     """Simulated vs published for every calibration trial; with --split, leave-one-trial-out."""
     from chemoio.calibration.validate import validate as run_validate
@@ -320,7 +322,7 @@ def validate(
 
     log = lambda m: err_console.print(f"[dim]{m}")  # noqa: E731
     if split:
-        res = validate_split(replicates=replicates, log=log)
+        res = validate_split(replicates=replicates, fit_replicates=fit_replicates, log=log)
     else:
         params = load_parameter_set(parameters) if parameters else None
         res = run_validate(params, replicates=replicates, log=log)
