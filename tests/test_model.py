@@ -78,6 +78,31 @@ def test_residual_mass_delays_and_caps_shrinkage():
     assert np.all(viable[0, 1:] < sld[0, 1:])
 
 
+@pytest.mark.parametrize("tumor", ["nsclc_nonsquamous", "urothelial", "melanoma", "tnbc_early"])
+def test_every_virtual_patient_starts_growing_at_its_own_net_rate(tumor):
+    """Across a drawn population (shipped parameter set), not just the typical patient: the
+    net untreated growth at diagnosis is the patient's growth_per_day, and the immune loop is
+    at rest. (The fixed point once cycled for 20-38 % of patients, whose intrinsic growth then
+    disagreed with their immune state by up to 1.8/day: explosive progressors and
+    spontaneous regressions.)"""
+    from chemoio.model.parameters import shipped_parameter_set
+    from chemoio.population import parameter_matrix, sample_patients
+
+    vp = sample_patients(tumor, 600, 3)
+    P = parameter_matrix(vp.params, tumor, shipped_parameter_set())
+    net_gap, at_rest = [], []
+    for p in P:
+        y, aux, dy = np.zeros(eq.N_STATES), np.zeros(eq.N_AUX), np.zeros(eq.N_STATES)
+        eq.initial_state(p, y, aux)
+        eq.rhs(y, dy, p, aux, np.zeros(eq.N_DRIVE))
+        c_s, c_r = np.exp(y[eq.Y_LNCS]), np.exp(y[eq.Y_LNCR])
+        net = (c_s * dy[eq.Y_LNCS] + c_r * dy[eq.Y_LNCR]) / (c_s + c_r)
+        net_gap.append(abs(net - p[eq.P_GROWTH]))
+        at_rest.append(all(abs(dy[k]) <= 1e-4 * max(abs(y[k]), 1.0) for k in (eq.Y_TP, eq.Y_TE, eq.Y_TX)))
+    assert max(net_gap) < 1e-9
+    assert np.mean(at_rest) >= 0.95
+
+
 def test_untreated_tumour_grows_at_its_net_rate():
     res = typical("", days=182)
     sld = res["sld_mm"][0]

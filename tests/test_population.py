@@ -454,6 +454,11 @@ def test_spread_exponent_scales_the_log_sd_around_the_median_for_the_same_patien
     # the spread applies before the growth scale: the median moves by the scale alone
     both = parameter_matrix(vp.params, "urothelial", {"spread.growth_per_day": 0.5, "growth_scale.urothelial": 2.0})
     np.testing.assert_allclose(both[:, g], 2.0 * half[:, g])
+    # a scaled growth rate stays inside the distribution's clip
+    lo, hi = get_tumor_type("urothelial").parameters["growth_per_day"].clip
+    fast = parameter_matrix(vp.params, "urothelial", {"growth_scale.urothelial": 5.0})
+    assert fast[:, g].max() == hi and (fast[:, g] == hi).any()
+    np.testing.assert_allclose(fast[:, g], np.minimum(5.0 * base[:, g], hi))
     for bad in ({"spread.kill_per_day": 0.5}, {"spread.growth_per_day": -1.0},
                 {"spread.growth_per_day": float("nan")}):
         with pytest.raises(ChemoioInputError, match="parameters.spread"):

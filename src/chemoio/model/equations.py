@@ -121,6 +121,10 @@ TINY = 1e-200
 # that its log cell number levels off at 0.01 cells (eradication is absorbing). The brake is
 # continuous with a continuous derivative, so the adaptive solver does not stall on it.
 LN_EXTINCT = math.log(1e-2)
+
+# Fixed-point iterations of the state at diagnosis (section 3); the iteration is monotone and
+# settles (relative change of T_E < 1e-6) in 97-99 % of patients by 200.
+INIT_ITERATIONS = 200
 LN_EXTINCT_WIDTH = math.log(10.0)
 
 
@@ -510,21 +514,33 @@ def initial_state(p, y, aux):
     g = 0.0
     dead = 0.0
     kill = 0.0
-    for _ in range(60):
+    for _ in range(INIT_ITERATIONS):
         phi_i = _phi_ifn(p, te, tx)
         kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
         hpd1 = _h_pd1(p, p[P_PDL1_0], phi_i, 0.0, 0.0)
+        # viable and dead cells share the packed room left by the T cells, with dead cells at
+        # their balance (k + delta0) C0 / k_clr: C0 (1 + (k + delta0)/k_clr) = room. Solving the
+        # two together keeps the iteration monotone (updating C0 from the previous D made it
+        # cycle between an immune-hot and an immune-cold state for a fifth to a third of patients).
+        room = max((vgeo * p[P_PACK] - (te + tx) * p[P_VT]) / p[P_VC], 1.0)
+        c0 = max(room / (1.0 + (kill + p[P_DELTA0]) / p[P_KCLR]), 1.0)
+        dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
         g = c0 * (p[P_FT] * kill + p[P_F0] * p[P_DELTA0]) / p[P_KG]
         dc = _mature_dc(p, g)
         tp = p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg) / (p[P_KINF] + p[P_DP])
-        dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
         vol = _cellular_volume_mL(p, c0, dead, te, tx) / p[P_PACK]
         influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
         x = p[P_KEX] * hpd1 * c0 / (c0 + p[P_KEXC])
         v = p[P_KRV] * (1.0 - hpd1)
         te = influx / (p[P_DE] + x - v * x / (v + p[P_DX]))
         tx = x * te / (v + p[P_DX])
-        c0 = max((vgeo * p[P_PACK] - (te + tx) * p[P_VT]) / p[P_VC] - dead, 1.0)
+    # the kill rate of the state actually returned (not of the previous iterate), so that the
+    # net untreated growth at diagnosis is growth_per_day whether or not the loop has settled
+    room = max((vgeo * p[P_PACK] - (te + tx) * p[P_VT]) / p[P_VC], 1.0)
+    kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
+    c0 = max(room / (1.0 + (kill + p[P_DELTA0]) / p[P_KCLR]), 1.0)
+    dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
+    kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
     fr = min(max(p[P_RESFRAC], 1e-9), 1.0 - 1e-9)
     y[Y_LNCS] = math.log(c0 * (1.0 - fr))
     y[Y_LNCR] = math.log(c0 * fr)

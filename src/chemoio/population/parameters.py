@@ -17,7 +17,8 @@ SPREAD_PARAMETERS = ("growth_per_day", "chemo_sensitivity")
 def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[str, float]) -> np.ndarray:
     r"""(n, N_PARAMS): patient-level columns, then the tumour type's shared overrides, then the
     parameter set (a calibrated set wins), then the set's spread exponents, then its
-    ``growth_scale.<tumor>`` factor on the untreated growth rates. Every simulation path
+    ``growth_scale.<tumor>`` factor on the untreated growth rates (clipped again to the
+    distribution's range). Every simulation path
     (API, trials, chunked runs) uses this.
 
     A spread exponent :math:`k` = ``spread.<name>`` maps a log-normal draw
@@ -42,5 +43,11 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
             params[:, j] = median * (params[:, j] / median) ** float(k)
     scale = parameters.get(f"growth_scale.{tumor}")
     if scale is not None:
-        params[:, index_of("growth_per_day")] *= float(scale)
+        j = index_of("growth_per_day")
+        params[:, j] *= float(scale)
+        # the distribution's clip is the plausible range of a growth rate: it bounds the
+        # scaled rate too (a scale of 5 once let the top of the range reach 0.4/day)
+        clip = tt.parameters["growth_per_day"].clip
+        if clip is not None:
+            params[:, j] = np.clip(params[:, j], clip[0], clip[1])
     return params
