@@ -103,6 +103,50 @@ def test_every_virtual_patient_starts_growing_at_its_own_net_rate(tumor):
     assert np.mean(at_rest) >= 0.95
 
 
+def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_would_exceed_it():
+    """The intrinsic proliferation lambda = g + k_kill,0 + delta0 of a virtual patient may not
+    exceed ``max_proliferation_per_day``. An immune-hot patient that would need more gets a
+    lower killing capacity k_CT (and keeps its diagnosed net growth); every other patient is
+    untouched; the projection is idempotent, and the engine never changes its input matrix."""
+    from chemoio.model.parameters import shipped_parameter_set
+    from chemoio.population import parameter_matrix, sample_patients
+
+    vp = sample_patients("melanoma", 600, 3)
+    P = parameter_matrix(vp.params, "melanoma", shipped_parameter_set())
+    bound = P[0, eq.P_LAMMAX]
+    assert bound == pytest.approx(0.35)
+
+    def diagnose(rows):
+        rows = rows.copy()
+        lam = np.empty(len(rows))
+        for i, p in enumerate(rows):
+            y, aux = np.zeros(eq.N_STATES), np.zeros(eq.N_AUX)
+            eq.initial_state(p, y, aux)
+            lam[i] = aux[eq.AUX_LAMBDA]
+        return rows, lam
+
+    loose = P.copy()
+    loose[:, eq.P_LAMMAX] = 10.0
+    _, lam_free = diagnose(loose)
+    projected, lam = diagnose(P)
+    hot = lam_free > bound
+    assert 0.02 < hot.mean() < 0.5  # the bound binds for some patients, not most
+    assert lam.max() <= bound + 1e-12
+    assert np.all(lam[hot] > bound - 0.01)  # lowered to the bound, not far below it
+    np.testing.assert_array_equal(lam[~hot], lam_free[~hot])
+    np.testing.assert_array_equal(projected[~hot], P[~hot])
+    assert np.all(projected[hot, eq.P_KCT] < P[hot, eq.P_KCT])
+    again, lam_again = diagnose(projected)
+    np.testing.assert_array_equal(again, projected)
+    np.testing.assert_array_equal(lam_again, lam)
+    # the compiled engine copies each row before projecting it
+    sim = typical_input(CHEMO, days=28)
+    sim.params[:] = P[np.flatnonzero(hot)[:1]]
+    before = sim.params.copy()
+    run(sim)
+    np.testing.assert_array_equal(sim.params, before)
+
+
 def test_untreated_tumour_grows_at_its_net_rate():
     res = typical("", days=182)
     sld = res["sld_mm"][0]

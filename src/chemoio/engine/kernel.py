@@ -135,6 +135,7 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
     n_slots = kinds.size
     y = np.empty(n)
     aux = np.empty(eq.N_AUX)
+    p = p.copy()  # the state at diagnosis may project the patient's parameters (model.md 3)
     eq.initial_state(p, y, aux)
     for j in range(out.shape[0]):
         for k in range(out.shape[1]):

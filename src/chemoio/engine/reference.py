@@ -47,7 +47,7 @@ def _full_rhs(t, z, p, aux, kinds, sp, u):
 def simulate_patient(sim: SimulationInput, i: int, method: str = "LSODA",
                      rtol: float | None = None, atol: float = 1e-9) -> np.ndarray:
     """Observables (K, T) of patient ``i`` with scipy ``solve_ivp``."""
-    p = sim.params[i]
+    p = sim.params[i].copy()  # initial_state may project the parameters (model.md 3)
     sp = sim.slot_params[i]
     kinds = sim.slot_kinds
     n = eq.N_STATES

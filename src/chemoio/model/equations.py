@@ -56,6 +56,7 @@ SHARED_ORDER = (
     "lymphotox_primed_max_per_day", "lymphotox_tumour_max_per_day",
     "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
     "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
+    "max_proliferation_per_day",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -66,7 +67,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
-    P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR,
+    P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -126,6 +127,9 @@ LN_EXTINCT = math.log(1e-2)
 # the shipped parameter set the effector T cells start at rest (|dT_E/dt| <= 1e-6 T_E per day)
 # in 99.6-100 % of the patients of every tumour type (docs/model.md 3).
 INIT_ITERATIONS = 200
+# Bisection steps on a patient's killing capacity when the plausibility bound binds (section 3):
+# the capacity is found to 2^-30 of its sampled value.
+PLAUSIBLE_BISECTIONS = 30
 LN_EXTINCT_WIDTH = math.log(10.0)
 
 
@@ -491,16 +495,11 @@ def rhs(y, dy, p, aux, drive):
 # 3. State at diagnosis
 # ========================================================================================
 @njit(cache=True, error_model="numpy")
-def initial_state(p, y, aux):
-    r"""Quasi-steady immune state at diagnosis for the patient's tumour size (section 3).
+def _diagnosis_fixed_point(p):
+    """Immune loop at the diagnosed size, solved by fixed-point iteration (section 3).
 
-    The baseline SLD maps to a geometric volume of ``n_target_lesions`` equal spheres;
-    viable cells fill it net of dead cells and T cells. The immune loop
-    (kill -> antigen -> DC -> priming -> effectors -> kill) is solved by fixed-point
-    iteration with the tumour held at its diagnosed size. The intrinsic growth rate is
-    then set so that the *net* untreated growth at diagnosis equals ``growth_per_day``:
-    :math:`\lambda = g + k_{kill,0} + \delta_0`.
-    """
+    Returns (viable cells, dead cells, primed, effector and exhausted T cells, the T-cell
+    kill rate of the returned state in 1/day, lesion geometric volume in mL)."""
     nles = p[P_NLES]
     d_cm = p[P_SLD0] / nles / 10.0
     vgeo = nles * math.pi / 6.0 * d_cm * d_cm * d_cm  # mL
@@ -511,8 +510,6 @@ def initial_state(p, y, aux):
     te = 0.0
     tx = 0.0
     tp = 0.0
-    dc = 0.0
-    g = 0.0
     dead = 0.0
     kill = 0.0
     for _ in range(INIT_ITERATIONS):
@@ -542,6 +539,42 @@ def initial_state(p, y, aux):
     c0 = max(room / (1.0 + (kill + p[P_DELTA0]) / p[P_KCLR]), 1.0)
     dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
     kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
+    return c0, dead, tp, te, tx, kill, vgeo
+
+
+@njit(cache=True, error_model="numpy")
+def initial_state(p, y, aux):
+    r"""Quasi-steady immune state at diagnosis for the patient's tumour size (section 3).
+
+    The baseline SLD maps to a geometric volume of ``n_target_lesions`` equal spheres;
+    viable cells fill it net of dead cells and T cells. The immune loop
+    (kill -> antigen -> DC -> priming -> effectors -> kill) is solved by fixed-point
+    iteration with the tumour held at its diagnosed size. The intrinsic growth rate is
+    then set so that the *net* untreated growth at diagnosis equals ``growth_per_day``:
+    :math:`\lambda = g + k_{kill,0} + \delta_0`.
+
+    Plausibility (section 3): :math:`\lambda` may not exceed ``max_proliferation_per_day``.
+    Where the sampled immune state would need more, the patient's killing capacity
+    :math:`k_{CT}` (``p[P_KCT]``, modified in place) is lowered by bisection until it
+    does not, so every virtual patient keeps its diagnosed net growth.
+    """
+    c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+    kill_allowed = p[P_LAMMAX] - p[P_GROWTH] - p[P_DELTA0]
+    if kill > kill_allowed:
+        kct = p[P_KCT]
+        lo = 0.0
+        hi = 1.0
+        for _ in range(PLAUSIBLE_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            p[P_KCT] = kct * mid
+            if _diagnosis_fixed_point(p)[5] > kill_allowed:
+                hi = mid
+            else:
+                lo = mid
+        p[P_KCT] = kct * lo
+        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+    treg = p[P_TREG0]
+    mdsc = p[P_MDSC0]
     fr = min(max(p[P_RESFRAC], 1e-9), 1.0 - 1e-9)
     y[Y_LNCS] = math.log(c0 * (1.0 - fr))
     y[Y_LNCR] = math.log(c0 * fr)
