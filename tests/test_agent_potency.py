@@ -69,7 +69,9 @@ def test_calibration_fits_one_multiplier_per_class_with_a_prior_penalty():
         assert decoded[f"chemo_potency.{agent}"] == pytest.approx(2.0)
     assert decoded["chemo_potency.pemetrexed"] == pytest.approx(1.0)
     pen = cal._penalty(cal.free_a, x)
-    assert pen.size == 2 and pen.max() == pytest.approx(np.log(2.0) / 0.7)
+    # one prior residual per class and one for the tumour type's chemo-sensitivity scale
+    assert "chemo_sensitivity_scale.nsclc_nonsquamous" in cal.free_a
+    assert pen.size == 3 and pen.max() == pytest.approx(np.log(2.0) / 0.7)
 
 
 def test_the_trial_runner_applies_a_parameter_sets_agent_potency():

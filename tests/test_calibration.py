@@ -152,3 +152,28 @@ def test_split_rows_keep_their_calibration_role_and_are_marked_held_out(monkeypa
     assert res.table.held_out.all() and set(res.table.role) == {"fit", "predict"}
     assert set(res.table.trial) == {"IMvigor211", "KEYNOTE-361"}
     assert res.summary["inside_fit"] != "0/0"
+
+
+def test_chemo_sensitivity_scale_is_free_and_penalised_only_where_a_chemo_arm_has_a_response_target():
+    """CheckMate 067 has no chemotherapy arm, so melanoma keeps its population's chemo
+    sensitivity; KEYNOTE-002 (chemotherapy control with ORR and PFS targets) frees the
+    melanoma_2l scale, which starts at 1 and carries a log-normal prior penalty like the
+    drug-class multipliers."""
+    from chemoio.calibration.fit import CLASS_PRIOR_SD, SENSITIVITY_PRIOR_SD
+
+    cal = Calibration(["checkmate067", "keynote002"])
+    sens = [n for n in cal.free_a if n.startswith("chemo_sensitivity_scale.")]
+    assert sens == ["chemo_sensitivity_scale.melanoma_2l"]
+    x = cal._start(cal.free_a)
+    assert x[cal.free_a.index(sens[0])] == 0.0
+    x[cal.free_a.index(sens[0])] = np.log(2.0)
+    classes = [n for n in cal.free_a if n.startswith("chemo_class.")]
+    assert classes  # dacarbazine / carboplatin-paclitaxel in the KEYNOTE-002 control arm
+    x[cal.free_a.index(classes[0])] = np.log(0.5)
+    pen = cal._penalty(cal.free_a, x)
+    assert pen.size == len(classes) + 1
+    assert sorted(np.round(pen, 12)) == sorted(np.round([np.log(0.5) / CLASS_PRIOR_SD,
+                                                          np.log(2.0) / SENSITIVITY_PRIOR_SD]
+                                                         + [0.0] * (len(classes) - 1), 12))
+    # the decoded point is a parameter-set entry the population layer reads
+    assert cal._decode(cal.free_a, x)["chemo_sensitivity_scale.melanoma_2l"] == pytest.approx(2.0)

@@ -463,3 +463,25 @@ def test_spread_exponent_scales_the_log_sd_around_the_median_for_the_same_patien
                 {"spread.growth_per_day": float("nan")}):
         with pytest.raises(ChemoioInputError, match="parameters.spread"):
             parameter_matrix(vp.params, "urothelial", bad)
+
+
+def test_chemo_sensitivity_scale_multiplies_one_tumour_types_sensitivities():
+    """``chemo_sensitivity_scale.<tumor>`` moves that tumour type's chemo sensitivities (after
+    the spread exponent), leaves other columns and other tumour types alone, and a bad value
+    names the field."""
+    from chemoio.model.parameters import index_of
+    from chemoio.population import parameter_matrix
+
+    vp = sample_patients("urothelial", 2000, 5)
+    s = index_of("chemo_sensitivity")
+    base = parameter_matrix(vp.params, "urothelial", {"spread.chemo_sensitivity": 0.5})
+    scaled = parameter_matrix(vp.params, "urothelial", {"spread.chemo_sensitivity": 0.5,
+                                                       "chemo_sensitivity_scale.urothelial": 0.4})
+    np.testing.assert_allclose(scaled[:, s], 0.4 * base[:, s])
+    others = [j for j in range(base.shape[1]) if j != s]
+    np.testing.assert_array_equal(scaled[:, others], base[:, others])
+    other_type = parameter_matrix(vp.params, "urothelial", {"chemo_sensitivity_scale.nsclc_nonsquamous": 0.4})
+    np.testing.assert_array_equal(other_type, parameter_matrix(vp.params, "urothelial", {}))
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ChemoioInputError, match="parameters.chemo_sensitivity_scale.urothelial"):
+            parameter_matrix(vp.params, "urothelial", {"chemo_sensitivity_scale.urothelial": bad})

@@ -9,8 +9,9 @@ Procedure (docs/calibration.md):
    parameters (priming rate, PD-1 engagement half-maximum, reinvigoration rate, the two
    anti-CTLA-4 terms), the stroma remodelling rate, one shared chemotherapy potency scale
    with one multiplier per drug class (prior-penalised), two shared spread exponents
-   (between-patient log-SD of growth and of chemo sensitivity) and a growth-rate scale per
-   tumour type. Every evaluation re-simulates the fit arms with the same seed (common
+   (between-patient log-SD of growth and of chemo sensitivity), a growth-rate scale per
+   tumour type and a chemo-sensitivity scale per tumour type with a fitted chemotherapy arm
+   (prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
    random numbers), ``replicates`` trials per spec, and fits the median over replicates.
 3. **Stage B - survival link** (median OS, OS landmarks, OS HRs, EFS). Free: the Weibull
    scale per tumour type, the shared tumour-size coefficient and the post-surgery
@@ -76,6 +77,13 @@ CHEMO_CLASSES = {
 CLASS_BOUNDS = (0.1, 10.0)
 CLASS_PRIOR_SD = 0.7  # SD of ln(multiplier) in the prior penalty (about a factor 2)
 GROWTH_BOUNDS = (0.2, 5.0)
+# Per-tumour-type chemo sensitivity (``chemo_sensitivity_scale.<tumor>``): multiplies the
+# population's chemo sensitivities (every agent's E_max in that tumour type), free only for a
+# tumour type with a chemotherapy arm that has a tumour-response target, with a log-normal
+# prior penalty around 1 like the class multipliers (MAP: histologies differ in
+# chemosensitivity, but a tumour type's sensitivity and its growth both shape one arm).
+SENSITIVITY_BOUNDS = (0.2, 5.0)
+SENSITIVITY_PRIOR_SD = 0.7
 # finite-difference step in log-parameter space: 20 %, coarse enough that the discrete
 # trial statistics (response counts, Kaplan-Meier medians) change between the two points
 DIFF_STEP = 0.2
@@ -148,7 +156,7 @@ class CalibrationResult:
 
 
 def _prior(name: str, tumors: list[str]) -> float:
-    if name.startswith(("growth_scale.", "chemo_class.", "spread.")):
+    if name.startswith(("growth_scale.", "chemo_sensitivity_scale.", "chemo_class.", "spread.")):
         return 1.0
     if name.startswith("survival."):
         parts = name.split(".")
@@ -189,6 +197,7 @@ class Calibration:
                     names.update(t.arm.split(" vs ") if t.kind == "hr" else [t.arm])
             self.arms[s] = sorted(names)
         self.free_a = (list(SHARED_FREE) + list(SPREAD_FREE) + [f"growth_scale.{t}" for t in self.tumors]
+                       + [f"chemo_sensitivity_scale.{t}" for t in self._chemo_tumors()]
                        + [f"chemo_class.{c}" for c in self._fitted_classes()])
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
@@ -202,21 +211,33 @@ class Calibration:
             self.free_b = list(free_b)
         self.n_eval = 0
         self.states: dict[str, dict] = {}
+        self._spec_cache: dict = {}
 
-    def _fitted_classes(self) -> list[str]:
-        """Drug classes with an agent in an arm that has a tumour-response (stage-A) target;
-        a class seen only through survival targets cannot be informed by stage A."""
+    def _informed_drugs(self) -> dict[str, set[str]]:
+        """Agents of the arms with a tumour-response (stage-A) target, per tumour type."""
         from chemoio.regimens import resolve_regimen
 
         informed = {(t.spec, a) for t in self.targets if t.stage == "trajectory"
                     for a in (t.arm.split(" vs ") if t.kind == "hr" else [t.arm])}
-        used: set[str] = set()
+        used: dict[str, set[str]] = {}
         for s in self.specs:
-            for arm in load_spec(s).arms:
+            spec = load_spec(s)
+            for arm in spec.arms:
                 if (s, arm.name) in informed:
                     for reg in (arm.regimens or {arm.regimen: 1.0}):
-                        used.update(resolve_regimen(reg).drugs)
+                        used.setdefault(spec.population.tumor, set()).update(resolve_regimen(reg).drugs)
+        return used
+
+    def _fitted_classes(self) -> list[str]:
+        """Drug classes with an agent in an arm that has a tumour-response (stage-A) target;
+        a class seen only through survival targets cannot be informed by stage A."""
+        used = set().union(*self._informed_drugs().values()) if self.specs else set()
         return [c for c, agents in CHEMO_CLASSES.items() if used & set(agents)]
+
+    def _chemo_tumors(self) -> list[str]:
+        """Tumour types with a chemotherapy agent in an arm that has a tumour-response target."""
+        chemo = {a for agents in CHEMO_CLASSES.values() for a in agents}
+        return sorted(t for t, drugs in self._informed_drugs().items() if drugs & chemo)
 
     # ----- parameter encoding: x = ln(theta / prior) ------------------------------------
     def _decode(self, names: list[str], x: np.ndarray) -> dict[str, float]:
@@ -233,8 +254,11 @@ class Calibration:
         return out
 
     def _penalty(self, names: list[str], x: np.ndarray) -> np.ndarray:
-        """Prior residuals ln(m)/CLASS_PRIOR_SD of the class multipliers (MAP estimate)."""
-        return np.array([v / CLASS_PRIOR_SD for n, v in zip(names, x) if n.startswith("chemo_class.")])
+        """Prior residuals ln(m)/SD of the class multipliers and of the tumour types' chemo
+        sensitivity scales (MAP estimate)."""
+        return np.array([v / CLASS_PRIOR_SD if n.startswith("chemo_class.") else v / SENSITIVITY_PRIOR_SD
+                         for n, v in zip(names, x)
+                         if n.startswith(("chemo_class.", "chemo_sensitivity_scale."))])
 
     def _bounds(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = [], []
@@ -247,6 +271,8 @@ class Calibration:
                 b = CLASS_BOUNDS
             elif n.startswith("growth_scale."):
                 b = GROWTH_BOUNDS
+            elif n.startswith("chemo_sensitivity_scale."):
+                b = SENSITIVITY_BOUNDS
             elif n in SURVIVAL_SHARED:
                 b = SURVIVAL_SHARED[n]
             elif n.endswith("recurrence_per_month_at_1e6_cells"):
@@ -283,7 +309,9 @@ class Calibration:
     def simulate(self, params: dict[str, float]) -> dict:
         results = {}
         for s in self.specs:
-            state = simulate_trial(load_spec(s), replicates=self.replicates, seed=self.seed,
+            if s not in self._spec_cache:  # parsed once: the YAML costs ~7 % of an evaluation
+                self._spec_cache[s] = load_spec(s)
+            state = simulate_trial(self._spec_cache[s], replicates=self.replicates, seed=self.seed,
                                    parameters=params, arms=self.arms[s], n_scale=self.n_scale)
             self.states[s] = state
             results[s] = finish_trial(state)

@@ -17,6 +17,7 @@ SPREAD_PARAMETERS = ("growth_per_day", "chemo_sensitivity")
 def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[str, float]) -> np.ndarray:
     r"""(n, N_PARAMS): patient-level columns, then the tumour type's shared overrides, then the
     parameter set (a calibrated set wins), then the set's spread exponents, then its
+    ``chemo_sensitivity_scale.<tumor>`` factor on the chemo sensitivities, then its
     ``growth_scale.<tumor>`` factor on the untreated growth rates (clipped again to the
     distribution's range). Every simulation path
     (API, trials, chunked runs) uses this.
@@ -41,6 +42,12 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
             median = float(tt.parameters[name].params["median"])
             j = index_of(name)
             params[:, j] = median * (params[:, j] / median) ** float(k)
+    sens = parameters.get(f"chemo_sensitivity_scale.{tumor}")
+    if sens is not None:
+        if not (float(sens) > 0 and np.isfinite(sens)):
+            raise ChemoioInputError(f"parameters.chemo_sensitivity_scale.{tumor}",
+                                    f"a chemo-sensitivity scale is a positive number, got {sens!r}")
+        params[:, index_of("chemo_sensitivity")] *= float(sens)
     scale = parameters.get(f"growth_scale.{tumor}")
     if scale is not None:
         j = index_of("growth_per_day")
