@@ -125,7 +125,8 @@ LN_EXTINCT = math.log(1e-2)
 
 # Fixed-point iterations of the state at diagnosis (section 3). The iteration is monotone; with
 # the shipped parameter set the effector T cells start at rest (|dT_E/dt| <= 1e-6 T_E per day)
-# in 99.6-100 % of the patients of every tumour type (docs/model.md 3).
+# in 99.6-100 % of the patients of every tumour type (docs/model.md 3). The loop stops early once
+# an iterate repeats bit for bit (the result is then the same as after all 200).
 INIT_ITERATIONS = 200
 # Bisection steps on a patient's killing capacity when the plausibility bound binds (section 3):
 # the capacity is found to 2^-30 of its sampled value.
@@ -513,6 +514,7 @@ def _diagnosis_fixed_point(p):
     dead = 0.0
     kill = 0.0
     for _ in range(INIT_ITERATIONS):
+        c_prev, te_prev, tx_prev = c0, te, tx
         phi_i = _phi_ifn(p, te, tx)
         kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
         hpd1 = _h_pd1(p, p[P_PDL1_0], phi_i, 0.0, 0.0)
@@ -532,6 +534,8 @@ def _diagnosis_fixed_point(p):
         v = p[P_KRV] * (1.0 - hpd1)
         te = influx / (p[P_DE] + x - v * x / (v + p[P_DX]))
         tx = x * te / (v + p[P_DX])
+        if c0 == c_prev and te == te_prev and tx == tx_prev:
+            break  # (C0, T_E, T_X) determine the next iterate: it has stopped changing bit for bit
     # the kill rate of the state actually returned (not of the previous iterate), so that the
     # net untreated growth at diagnosis is growth_per_day whether or not the loop has settled
     room = max((vgeo * p[P_PACK] - (te + tx) * p[P_VT]) / p[P_VC], 1.0)
