@@ -141,3 +141,20 @@ def test_extinction_brake_is_smooth_and_stops_at_the_floor():
                   days=364, step=7.0, observables=("tumor_cells",))
     cells = res["tumor_cells"][0]
     assert cells.min() >= 0.02 - 1e-12 and cells[-1] < 1.0
+
+
+def test_engine_and_reference_agree_for_a_patient_the_plausibility_bound_projects():
+    """An immune-hot patient whose intrinsic proliferation would exceed the bound: both
+    solvers project its killing capacity the same way (observable kill_capacity_per_day)
+    and agree on its trajectory; the input row keeps the drawn capacity."""
+    hot = {"infiltration": 5.0, "pdl1_tumour0": 0.05, "kill_per_day": 3.0}
+    obs = ("sld_mm", "effector_t", "kill_capacity_per_day")
+    sim = typical_input(KN189, [hot, {}], days=182, observables=obs)
+    fast = run(sim)
+    capacity = fast["kill_capacity_per_day"]
+    assert capacity[0, 0] < 0.95 * 3.0 and np.all(capacity[0] == capacity[0, 0])
+    assert np.all(capacity[1] == 0.9)  # the typical patient is not projected
+    assert sim.params[0, eq.P_KCT] == 3.0
+    for i in range(2):
+        ref = simulate_patient(sim, i, method="DOP853", rtol=1e-10, atol=1e-12)
+        assert np.allclose(fast.values[i], ref, rtol=1e-4, atol=0), i

@@ -111,6 +111,7 @@ OBSERVABLES = (
     "mature_dc", "primed_t", "effector_t", "exhausted_t", "treg", "mdsc", "pdl1", "mhc1",
     "lymphocytes", "tcell_kill_per_day", "h_pd1", "ro_pd1", "ro_pdl1", "ro_ctla4",
     "chemo_kill_per_day", "ifn_signal", "tumor_volume_ml", "stroma_volume_ml", "viable_sld_mm",
+    "kill_capacity_per_day",
 )
 N_OBS = len(OBSERVABLES)
 OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of slot s
@@ -125,8 +126,9 @@ LN_EXTINCT = math.log(1e-2)
 
 # Fixed-point iterations of the state at diagnosis (section 3). The iteration is monotone; with
 # the shipped parameter set the effector T cells start at rest (|dT_E/dt| <= 1e-6 T_E per day)
-# in 99.6-100 % of the patients of every tumour type (docs/model.md 3). The loop stops early once
-# an iterate repeats bit for bit (the result is then the same as after all 200).
+# in 99.7-100 % of the patients of every tumour type (docs/model.md 3). The loop stops early once
+# an iterate repeats bit for bit (the result is then the same as after all 200), so it runs at
+# most this many iterations.
 INIT_ITERATIONS = 200
 # Bisection steps on a patient's killing capacity when the plausibility bound binds (section 3):
 # the capacity is found to 2^-30 of its sampled value.
@@ -560,7 +562,9 @@ def initial_state(p, y, aux):
     Plausibility (section 3): :math:`\lambda` may not exceed ``max_proliferation_per_day``.
     Where the sampled immune state would need more, the patient's killing capacity
     :math:`k_{CT}` (``p[P_KCT]``, modified in place) is lowered by bisection until it
-    does not, so every virtual patient keeps its diagnosed net growth.
+    does not, so every virtual patient keeps its diagnosed net growth. (A bound below
+    :math:`g + \delta_0` cannot be met; :func:`chemoio.population.parameter_matrix` refuses
+    one.)
     """
     c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
     kill_allowed = p[P_LAMMAX] - p[P_GROWTH] - p[P_DELTA0]
@@ -614,6 +618,9 @@ def observable(k, y, p, aux, drive):
     phi_i = _phi_ifn(p, te, tx)
     pdl1 = _pdl1(p, aux, phi_i, drive)
     mhc1 = _mhc1(p, aux, phi_i, drive)
+    if k == 24:
+        # the patient's killing capacity k_CT after the plausibility bound (section 3)
+        return p[P_KCT]
     if k == 22:
         return stroma
     if k == 23:

@@ -42,7 +42,7 @@ PATIENT_PARAMETERS: dict[str, tuple[float, str, str]] = {
     "pdl1_tumour0": (0.3, "1", "baseline tumour PD-L1 (1 = high expression, TPS~100%)"),
     "mdsc0": (0.5, "1", "baseline MDSC suppression index (H_M = M/(1+M))"),
     "treg0": (0.5, "1", "baseline Treg suppression index (factor 1/(1+R))"),
-    "kill_per_day": (0.9, "1/day", "maximal CD8 kill rate k_CT; Robertson-Tessi 2012 via QSP-IO"),
+    "kill_per_day": (0.9, "1/day", "maximal CD8 kill rate k_CT (lowered for a patient by the plausibility bound, docs/model.md 3); Robertson-Tessi 2012 via QSP-IO"),
 }
 
 

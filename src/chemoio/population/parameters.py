@@ -57,4 +57,12 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
         clip = tt.parameters["growth_per_day"].clip
         if clip is not None:
             params[:, j] = np.clip(params[:, j], clip[0], clip[1])
+    # the plausibility bound on intrinsic proliferation (docs/model.md 3) must leave room for
+    # the patient's net growth and spontaneous death, or no killing capacity can meet it
+    floor = params[:, index_of("growth_per_day")] + params[:, index_of("spontaneous_death_per_day")]
+    bound = params[:, index_of("max_proliferation_per_day")]
+    if params.shape[0] and not np.all(bound > floor):
+        raise ChemoioInputError("parameters.max_proliferation_per_day",
+                                f"must exceed every patient's growth_per_day + spontaneous_death_per_day "
+                                f"(up to {float(floor.max()):.4g}/day in {tumor}), got {float(bound.min()):.4g}")
     return params
