@@ -166,6 +166,9 @@ def test_chemo_sensitivity_scale_is_free_and_penalised_only_where_a_chemo_arm_ha
     assert sens == ["chemo_sensitivity_scale.melanoma_2l"]
     x = cal._start(cal.free_a)
     assert x[cal.free_a.index(sens[0])] == 0.0
+    # a start set's scale is read back (x = ln(scale / prior 1))
+    started = Calibration(["keynote002"], base={"chemo_sensitivity_scale.melanoma_2l": 0.5})
+    assert started._start(started.free_a)[started.free_a.index(sens[0])] == pytest.approx(np.log(0.5))
     x[cal.free_a.index(sens[0])] = np.log(2.0)
     classes = [n for n in cal.free_a if n.startswith("chemo_class.")]
     assert classes  # dacarbazine / carboplatin-paclitaxel in the KEYNOTE-002 control arm

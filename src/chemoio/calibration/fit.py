@@ -155,6 +155,19 @@ class CalibrationResult:
     settings: dict = field(default_factory=dict)
 
 
+def _fitted_classes(informed_drugs: dict[str, set[str]]) -> list[str]:
+    """Drug classes with an agent in an arm that has a tumour-response (stage-A) target;
+    a class seen only through survival targets cannot be informed by stage A."""
+    used = set().union(*informed_drugs.values())
+    return [c for c, agents in CHEMO_CLASSES.items() if used & set(agents)]
+
+
+def _chemo_tumors(informed_drugs: dict[str, set[str]]) -> list[str]:
+    """Tumour types with a chemotherapy agent in an arm that has a tumour-response target."""
+    chemo = {a for agents in CHEMO_CLASSES.values() for a in agents}
+    return sorted(t for t, drugs in informed_drugs.items() if drugs & chemo)
+
+
 def _prior(name: str, tumors: list[str]) -> float:
     if name.startswith(("growth_scale.", "chemo_sensitivity_scale.", "chemo_class.", "spread.")):
         return 1.0
@@ -188,7 +201,9 @@ class Calibration:
         self.seed, self.n_scale, self.replicates = seed, n_scale, replicates
         self.log = log or (lambda msg: None)
         self.base = dict(base or {})
-        self.tumors = sorted({load_spec(s).population.tumor for s in self.specs})
+        # each spec is parsed once (the YAML was ~7 % of an evaluation)
+        self._spec_cache = {s: load_spec(s) for s in self.specs}
+        self.tumors = sorted({self._spec_cache[s].population.tumor for s in self.specs})
         self.arms = {}
         for s in self.specs:
             names = set()
@@ -196,12 +211,14 @@ class Calibration:
                 if t.spec == s:
                     names.update(t.arm.split(" vs ") if t.kind == "hr" else [t.arm])
             self.arms[s] = sorted(names)
+        drugs = self._informed_drugs()
         self.free_a = (list(SHARED_FREE) + list(SPREAD_FREE) + [f"growth_scale.{t}" for t in self.tumors]
-                       + [f"chemo_sensitivity_scale.{t}" for t in self._chemo_tumors()]
-                       + [f"chemo_class.{c}" for c in self._fitted_classes()])
+                       + [f"chemo_sensitivity_scale.{t}" for t in _chemo_tumors(drugs)]
+                       + [f"chemo_class.{c}" for c in _fitted_classes(drugs)])
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
-        informed_b = sorted({load_spec(t.spec).population.tumor for t in self.targets if t.stage == "survival"})
+        informed_b = sorted({self._spec_cache[t.spec].population.tumor for t in self.targets
+                             if t.stage == "survival"})
         self.free_b = [f"survival.{t}.weibull_scale_months" for t in informed_b] + list(SURVIVAL_SHARED)
         if any(t.key == "efs_event_percent" for t in self.targets):
             self.free_b.append("survival.recurrence_per_month_at_1e6_cells")
@@ -211,7 +228,6 @@ class Calibration:
             self.free_b = list(free_b)
         self.n_eval = 0
         self.states: dict[str, dict] = {}
-        self._spec_cache: dict = {}
 
     def _informed_drugs(self) -> dict[str, set[str]]:
         """Agents of the arms with a tumour-response (stage-A) target, per tumour type."""
@@ -221,23 +237,12 @@ class Calibration:
                     for a in (t.arm.split(" vs ") if t.kind == "hr" else [t.arm])}
         used: dict[str, set[str]] = {}
         for s in self.specs:
-            spec = load_spec(s)
+            spec = self._spec_cache[s]
             for arm in spec.arms:
                 if (s, arm.name) in informed:
                     for reg in (arm.regimens or {arm.regimen: 1.0}):
                         used.setdefault(spec.population.tumor, set()).update(resolve_regimen(reg).drugs)
         return used
-
-    def _fitted_classes(self) -> list[str]:
-        """Drug classes with an agent in an arm that has a tumour-response (stage-A) target;
-        a class seen only through survival targets cannot be informed by stage A."""
-        used = set().union(*self._informed_drugs().values()) if self.specs else set()
-        return [c for c, agents in CHEMO_CLASSES.items() if used & set(agents)]
-
-    def _chemo_tumors(self) -> list[str]:
-        """Tumour types with a chemotherapy agent in an arm that has a tumour-response target."""
-        chemo = {a for agents in CHEMO_CLASSES.values() for a in agents}
-        return sorted(t for t, drugs in self._informed_drugs().items() if drugs & chemo)
 
     # ----- parameter encoding: x = ln(theta / prior) ------------------------------------
     def _decode(self, names: list[str], x: np.ndarray) -> dict[str, float]:
@@ -309,8 +314,6 @@ class Calibration:
     def simulate(self, params: dict[str, float]) -> dict:
         results = {}
         for s in self.specs:
-            if s not in self._spec_cache:  # parsed once: the YAML costs ~7 % of an evaluation
-                self._spec_cache[s] = load_spec(s)
             state = simulate_trial(self._spec_cache[s], replicates=self.replicates, seed=self.seed,
                                    parameters=params, arms=self.arms[s], n_scale=self.n_scale)
             self.states[s] = state
