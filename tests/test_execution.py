@@ -355,3 +355,18 @@ def test_atomic_parquet_write_reports_the_written_file(tmp_path):
     rows, sha, size = write_table_atomic(path, pa.table({"a": list(range(1000))}))
     assert rows == 1000 and sha == file_sha256(path) and size == path.stat().st_size
     assert [p.name for p in path.parent.iterdir()] == ["t.parquet"]  # no temporary left behind
+
+
+def test_a_changed_model_default_changes_the_hash_a_resume_compares(monkeypatch):
+    """A run store records the effective parameters: a new or changed model default (not
+    only the parameter set) must stop a resume from mixing old and new chunks."""
+    import chemoio.model.parameters as mp
+    from chemoio.execution.cohort_job import _parameter_record
+
+    _, before = _parameter_record(None, "nsclc_nonsquamous")
+    changed = mp.default_vector().copy()
+    changed[mp.index_of("max_proliferation_per_day")] = 0.5
+    monkeypatch.setattr(mp, "default_vector", lambda *a, **k: changed)
+    _, after = _parameter_record(None, "nsclc_nonsquamous")
+    assert after["sha256"] == before["sha256"]  # the same parameter set ...
+    assert after["effective_sha256"] != before["effective_sha256"]  # ... but not the same model

@@ -147,9 +147,12 @@ def auto_chunk_size(n: int, workers: int) -> int:
 
 def _parameter_record(parameters, tumor: str) -> tuple[dict[str, float], dict[str, Any]]:
     """The parameter set's values and its manifest record. ``sha256`` identifies the set;
-    ``effective_sha256`` also covers the tumour type's shared overrides (what the engine
-    actually uses), and is what a resume compares."""
+    ``effective_sha256`` also covers the tumour type's shared overrides and the model's
+    default parameter values (what the engine actually uses: a new or changed default, such
+    as a plausibility bound, makes an old run store incompatible), and is what a resume
+    compares."""
     from chemoio.interfaces.api import resolve_parameters
+    from chemoio.model.parameters import PARAM_NAMES, default_vector
     from chemoio.population import get_tumor_type
 
     if parameters is None:
@@ -162,7 +165,8 @@ def _parameter_record(parameters, tumor: str) -> tuple[dict[str, float], dict[st
     tumor_overrides = {str(k): float(v) for k, v in get_tumor_type(tumor).shared_overrides.items()}
     return values, {"source": source, "sha256": json_hash(values), "values": values,
                     "tumor_overrides": tumor_overrides,
-                    "effective_sha256": json_hash({"set": values, "tumor": tumor_overrides})}
+                    "effective_sha256": json_hash({"set": values, "tumor": tumor_overrides,
+                                                   "defaults": dict(zip(PARAM_NAMES, default_vector().tolist()))})}
 
 
 def build_spec(regimens: dict, tumor: str, n: int, seed: int, days: float, interval_days: float,
