@@ -485,6 +485,9 @@ def test_chemo_sensitivity_scale_multiplies_one_tumour_types_sensitivities():
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ChemoioInputError, match="parameters.chemo_sensitivity_scale.urothelial"):
             parameter_matrix(vp.params, "urothelial", {"chemo_sensitivity_scale.urothelial": bad})
+        # the growth scale is checked the same way (a negative one used to be clipped silently)
+        with pytest.raises(ChemoioInputError, match="parameters.growth_scale.urothelial"):
+            parameter_matrix(vp.params, "urothelial", {"growth_scale.urothelial": bad})
 
 
 def test_a_proliferation_bound_below_net_growth_is_refused_naming_the_field():

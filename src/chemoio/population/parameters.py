@@ -14,6 +14,21 @@ from chemoio.population.tumor_types import get_tumor_type
 SPREAD_PARAMETERS = ("growth_per_day", "chemo_sensitivity")
 
 
+def _positive(parameters: dict[str, float], key: str) -> float | None:
+    """The parameter set's value of ``key`` as a positive finite float (None when absent);
+    anything else is an error naming ``parameters.<key>``."""
+    value = parameters.get(key)
+    if value is None:
+        return None
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = float("nan")
+    if not (v > 0 and np.isfinite(v)):
+        raise ChemoioInputError(f"parameters.{key}", f"must be a positive number, got {value!r}")
+    return v
+
+
 def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[str, float]) -> np.ndarray:
     r"""(n, N_PARAMS): patient-level columns, then the tumour type's shared overrides, then the
     parameter set (a calibrated set wins), then the set's spread exponents, then its
@@ -28,30 +43,26 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
     numbers), with the log-SD multiplied by k."""
     tt = get_tumor_type(tumor)
     params = assemble_params(patient_params, {**tt.shared_overrides, **parameters})
-    for key, value in parameters.items():
-        if str(key).startswith("spread.") and (
-                key[len("spread."):] not in SPREAD_PARAMETERS or not (float(value) > 0 and np.isfinite(value))):
+    for key in parameters:
+        if str(key).startswith("spread.") and key[len("spread."):] not in SPREAD_PARAMETERS:
             raise ChemoioInputError(f"parameters.{key}", "a spread exponent is a positive number for one of "
                                     + ", ".join(SPREAD_PARAMETERS))
     for name in SPREAD_PARAMETERS:
-        k = parameters.get(f"spread.{name}")
+        k = _positive(parameters, f"spread.{name}")
         if k is not None:
             if tt.parameters[name].kind != "lognormal":
                 raise ChemoioInputError(f"parameters.spread.{name}",
                                         f"{tumor}: {name} is not log-normal, so its spread cannot be scaled")
             median = float(tt.parameters[name].params["median"])
             j = index_of(name)
-            params[:, j] = median * (params[:, j] / median) ** float(k)
-    sens = parameters.get(f"chemo_sensitivity_scale.{tumor}")
+            params[:, j] = median * (params[:, j] / median) ** k
+    sens = _positive(parameters, f"chemo_sensitivity_scale.{tumor}")
     if sens is not None:
-        if not (float(sens) > 0 and np.isfinite(sens)):
-            raise ChemoioInputError(f"parameters.chemo_sensitivity_scale.{tumor}",
-                                    f"a chemo-sensitivity scale is a positive number, got {sens!r}")
-        params[:, index_of("chemo_sensitivity")] *= float(sens)
-    scale = parameters.get(f"growth_scale.{tumor}")
+        params[:, index_of("chemo_sensitivity")] *= sens
+    scale = _positive(parameters, f"growth_scale.{tumor}")
     if scale is not None:
         j = index_of("growth_per_day")
-        params[:, j] *= float(scale)
+        params[:, j] *= scale
         # the distribution's clip is the plausible range of a growth rate: it bounds the
         # scaled rate too (a scale of 5 once let the top of the range reach 0.4/day)
         clip = tt.parameters["growth_per_day"].clip
