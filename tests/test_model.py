@@ -210,7 +210,9 @@ def test_chemo_treg_and_mdsc_depletion_raise_killing():
     sim.slot_params[:, :, eq.S_MDSC] = np.where(chemo, 1.0, 0.0)
     dep = run(sim)
     assert dep["treg"][0, 5] < 0.8 * base["treg"][0, 5]
-    assert dep["mdsc"][0, 5] < 0.8 * base["mdsc"][0, 5]
+    # MDSC depletion is mild per cycle (docs/model.md 2.7) but accumulates, MDSCs turning over slowly
+    assert dep["mdsc"][0, 6] < 0.9 * base["mdsc"][0, 6]
+    assert dep["mdsc"][0, 27] / base["mdsc"][0, 27] < 0.95 * dep["mdsc"][0, 6] / base["mdsc"][0, 6]
     assert dep["tcell_kill_per_day"][0, 5] > base["tcell_kill_per_day"][0, 5]
 
 
