@@ -126,7 +126,7 @@ LN_EXTINCT = math.log(1e-2)
 
 # Fixed-point iterations of the state at diagnosis (section 3). The iteration is monotone; with
 # the shipped parameter set the effector T cells start at rest (|dT_E/dt| <= 1e-6 T_E per day)
-# in 99.7-100 % of the patients of every tumour type (docs/model.md 3). The loop stops early once
+# in 98.7-99.7 % of the patients of every tumour type (docs/model.md 3). The loop stops early once
 # an iterate repeats bit for bit (the result is then the same as after all 200), so it runs at
 # most this many iterations.
 INIT_ITERATIONS = 200
