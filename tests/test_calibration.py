@@ -104,6 +104,17 @@ def test_validation_rows_and_summary():
     assert s["calls_right"] == "1/2"
 
 
+def test_non_immune_cell_loss_is_fitted_within_its_histology_range():
+    """Spontaneous (non-immune) cell loss decides how much of a tumour's cell loss at
+    diagnosis is left to T cells; it is a shared fitted parameter bounded by what
+    apoptotic indices allow (0.003-0.15/day around the 0.03/day prior)."""
+    cal = Calibration(["keynote590"])
+    assert "spontaneous_death_per_day" in cal.free_a
+    lo, hi = cal._bounds(["spontaneous_death_per_day"])
+    assert np.exp(lo[0]) * 0.03 == pytest.approx(0.003)
+    assert np.exp(hi[0]) * 0.03 == pytest.approx(0.15)
+
+
 def test_melanoma_lines_have_their_own_growth_scale_and_ctla4_terms_are_free():
     """KEYNOTE-002 (ipilimumab-refractory) and CheckMate 067 (untreated) are different
     populations: each tumour type gets its own growth scale; the anti-CTLA-4 priming gain

@@ -104,6 +104,22 @@ def test_every_virtual_patient_starts_growing_at_its_own_net_rate(tumor):
     assert np.mean(at_rest) >= 0.95
 
 
+def test_non_immune_cell_loss_resists_chemotherapy_shrinkage():
+    """docs/model.md 2.1: the diagnosed net growth g is what is left of proliferation after
+    T-cell kill and non-immune loss delta0, so lambda = g + k_kill,0 + delta0. A tumour that
+    loses more of its cells to non-immune death proliferates faster, and its Gompertz
+    proliferation rebuilds faster as chemotherapy shrinks it: without T cells, the same
+    cisplatin-5-FU course shrinks it less and it regrows sooner (best SLD 0.54 of baseline
+    with delta0 = 1e-4/day, 0.80 with 0.1/day)."""
+    chemo = "cisplatin 80 mg/m2 q3w x6; 5-fluorouracil 800 mg/m2/day d1-5 q3w x6"
+    rows = [{**NO_T_CELLS, "spontaneous_death_per_day": d} for d in (1e-4, 0.1)]
+    res = typical(chemo, rows, days=252, observables=("sld_mm",))
+    rel = res["sld_mm"] / res["sld_mm"][:, :1]
+    best = rel.min(axis=1)
+    assert best[1] > best[0] + 0.15
+    assert rel[1, -1] / best[1] > rel[0, -1] / best[0]  # more regrowth from the nadir
+
+
 def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_would_exceed_it():
     """The intrinsic proliferation lambda = g + k_kill,0 + delta0 of a virtual patient may not
     exceed ``max_proliferation_per_day``. An immune-hot patient that would need more gets a

@@ -55,6 +55,8 @@ SHARED_FREE = {
     "ctla4_priming_gain": (0.05, 3.0),
     "treg_adcc_per_day": (0.05, 5.0),
     "stroma_remodel_per_day": (0.1, 10.0),
+    # non-immune cell loss: how much of a tumour's cell loss at diagnosis is not T-cell kill
+    "spontaneous_death_per_day": (0.1, 5.0),
 }
 # Between-patient spread exponents (population layer, shared by every tumour type): the
 # log-SD of a patient parameter is the population file's sigma times ``spread.<name>``.
