@@ -144,17 +144,20 @@ def test_extinction_brake_is_smooth_and_stops_at_the_floor():
 
 
 def test_engine_and_reference_agree_for_a_patient_the_plausibility_bound_projects():
-    """An immune-hot patient whose intrinsic proliferation would exceed the bound: both
-    solvers project its killing capacity the same way (observable kill_capacity_per_day)
-    and agree on its trajectory; the input row keeps the drawn capacity."""
-    hot = {"infiltration": 5.0, "pdl1_tumour0": 0.05, "kill_per_day": 3.0}
-    obs = ("sld_mm", "effector_t", "kill_capacity_per_day")
+    """An immune-hot patient that both plausibility bounds project: both solvers lower its
+    infiltration (observable infiltration_propensity) and its killing capacity
+    (kill_capacity_per_day) the same way and agree on its trajectory; the input row keeps
+    the drawn values."""
+    hot = {"infiltration": 5.0, "pdl1_tumour0": 0.05, "kill_per_day": 20.0}
+    obs = ("sld_mm", "effector_t", "kill_capacity_per_day", "infiltration_propensity")
     sim = typical_input(KN189, [hot, {}], days=182, observables=obs)
     fast = run(sim)
     capacity = fast["kill_capacity_per_day"]
-    assert capacity[0, 0] < 0.95 * 3.0 and np.all(capacity[0] == capacity[0, 0])
+    assert capacity[0, 0] < 0.95 * 20.0 and np.all(capacity[0] == capacity[0, 0])
     assert np.all(capacity[1] == 0.9)  # the typical patient is not projected
-    assert sim.params[0, eq.P_KCT] == 3.0
+    psi = fast["infiltration_propensity"]  # the T-cell bound lowers psi first
+    assert psi[0, 0] < 5.0 and np.all(psi[0] == psi[0, 0]) and np.all(psi[1] == 1.0)
+    assert sim.params[0, eq.P_KCT] == 20.0 and sim.params[0, eq.P_PSI] == 5.0
     for i in range(2):
         ref = simulate_patient(sim, i, method="DOP853", rtol=1e-10, atol=1e-12)
         assert np.allclose(fast.values[i], ref, rtol=1e-4, atol=0), i

@@ -130,6 +130,7 @@ def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_wou
 
     vp = sample_patients("melanoma", 600, 3)
     P = parameter_matrix(vp.params, "melanoma", shipped_parameter_set())
+    P[:, eq.P_TCMAX] = 1e6  # the T-cell bound (next test) off: this one alone
     bound = P[0, eq.P_LAMMAX]
     assert bound == pytest.approx(0.35)
 
@@ -162,6 +163,48 @@ def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_wou
     before = sim.params.copy()
     run(sim)
     np.testing.assert_array_equal(sim.params, before)
+
+
+def test_tcell_bound_lowers_infiltration_only_where_cd8_would_outnumber_its_bound():
+    """At diagnosis the CD8 T cells in the tumour, (T_E + T_X)/C0, may not exceed
+    ``max_tcell_tumour_ratio``. A patient whose sampled immune state would put more there gets
+    a lower infiltration propensity psi; every other patient is untouched, the projection is
+    idempotent, and lowering the bound lowers the intrinsic proliferation the immune-hot
+    patients need (docs/model.md 3)."""
+    from chemoio.model.parameters import shipped_parameter_set
+    from chemoio.population import parameter_matrix, sample_patients
+
+    vp = sample_patients("nsclc_nonsquamous", 400, 5)
+    P = parameter_matrix(vp.params, "nsclc_nonsquamous", shipped_parameter_set())
+    assert P[0, eq.P_TCMAX] == pytest.approx(1.0)
+
+    def diagnose(rows):
+        rows = rows.copy()
+        ratio, lam = np.empty(len(rows)), np.empty(len(rows))
+        for i, p in enumerate(rows):
+            y, aux = np.zeros(eq.N_STATES), np.zeros(eq.N_AUX)
+            eq.initial_state(p, y, aux)
+            ratio[i] = (y[eq.Y_TE] + y[eq.Y_TX]) / aux[eq.AUX_C0]
+            lam[i] = aux[eq.AUX_LAMBDA]
+        return rows, ratio, lam
+
+    P[:, eq.P_LAMMAX] = 10.0  # the proliferation bound (previous test) off: this one alone
+    loose = P.copy()
+    loose[:, eq.P_TCMAX] = 1e6
+    _, ratio_free, lam_free = diagnose(loose)
+    projected, ratio, lam = diagnose(P)
+    hot = ratio_free > 1.0
+    assert 0.05 < hot.mean() < 0.95  # it binds for some patients, not for all
+    assert ratio.max() <= 1.0 + 1e-12
+    assert np.all(ratio[hot] > 0.99)  # lowered to the bound, not far below it
+    np.testing.assert_array_equal(ratio[~hot], ratio_free[~hot])
+    assert np.all(projected[hot, eq.P_PSI] < P[hot, eq.P_PSI])
+    np.testing.assert_array_equal(projected[~hot, eq.P_PSI], P[~hot, eq.P_PSI])
+    again, ratio_again, _ = diagnose(projected)
+    np.testing.assert_array_equal(again, projected)
+    np.testing.assert_array_equal(ratio_again, ratio)
+    # fewer T cells at diagnosis: the hot patients need less intrinsic proliferation
+    assert np.median(lam[hot]) < np.median(lam_free[hot]) - 0.02
 
 
 def test_untreated_tumour_grows_at_its_net_rate():

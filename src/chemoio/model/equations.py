@@ -56,7 +56,7 @@ SHARED_ORDER = (
     "lymphotox_primed_max_per_day", "lymphotox_tumour_max_per_day",
     "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
     "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
-    "max_proliferation_per_day",
+    "max_proliferation_per_day", "max_tcell_tumour_ratio",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -67,7 +67,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
-    P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX,
+    P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -111,7 +111,7 @@ OBSERVABLES = (
     "mature_dc", "primed_t", "effector_t", "exhausted_t", "treg", "mdsc", "pdl1", "mhc1",
     "lymphocytes", "tcell_kill_per_day", "h_pd1", "ro_pd1", "ro_pdl1", "ro_ctla4",
     "chemo_kill_per_day", "ifn_signal", "tumor_volume_ml", "stroma_volume_ml", "viable_sld_mm",
-    "kill_capacity_per_day",
+    "kill_capacity_per_day", "infiltration_propensity",
 )
 N_OBS = len(OBSERVABLES)
 OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of slot s
@@ -130,8 +130,8 @@ LN_EXTINCT = math.log(1e-2)
 # an iterate repeats bit for bit (the result is then the same as after all 200), so it runs at
 # most this many iterations.
 INIT_ITERATIONS = 200
-# Bisection steps on a patient's killing capacity when the plausibility bound binds (section 3):
-# the capacity is found to 2^-30 of its sampled value.
+# Bisection steps on a patient's infiltration propensity or killing capacity when a
+# plausibility bound binds (section 3): each is found to 2^-30 of its sampled value.
 PLAUSIBLE_BISECTIONS = 30
 LN_EXTINCT_WIDTH = math.log(10.0)
 
@@ -559,14 +559,35 @@ def initial_state(p, y, aux):
     then set so that the *net* untreated growth at diagnosis equals ``growth_per_day``:
     :math:`\lambda = g + k_{kill,0} + \delta_0`.
 
-    Plausibility (section 3): :math:`\lambda` may not exceed ``max_proliferation_per_day``.
-    Where the sampled immune state would need more, the patient's killing capacity
-    :math:`k_{CT}` (``p[P_KCT]``, modified in place) is lowered by bisection until it
-    does not, so every virtual patient keeps its diagnosed net growth. (A bound below
-    :math:`g + \delta_0` cannot be met; :func:`chemoio.population.parameter_matrix` refuses
-    one.)
+    Plausibility (section 3), two bounds applied in turn, each by bisection on one
+    per-patient parameter (modified in place):
+
+    1. the CD8 T cells in the tumour, :math:`(T_E + T_X)/C_0`, may not exceed
+       ``max_tcell_tumour_ratio`` CD8 T cells per viable tumour cell: where they would, the
+       patient's infiltration propensity :math:`\psi` (``p[P_PSI]``) is lowered;
+    2. :math:`\lambda` may not exceed ``max_proliferation_per_day``: where the immune
+       state would need more, the killing capacity :math:`k_{CT}` (``p[P_KCT]``) is lowered.
+
+    Every virtual patient keeps its diagnosed net growth. (A proliferation bound below
+    :math:`g + \delta_0` cannot be met; :func:`chemoio.population.parameter_matrix`
+    refuses one.)
     """
     c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+    ratio_max = p[P_TCMAX]
+    if te + tx > ratio_max * c0:
+        psi = p[P_PSI]
+        lo = 0.0
+        hi = 1.0
+        for _ in range(PLAUSIBLE_BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            p[P_PSI] = psi * mid
+            fp = _diagnosis_fixed_point(p)
+            if fp[3] + fp[4] > ratio_max * fp[0]:
+                hi = mid
+            else:
+                lo = mid
+        p[P_PSI] = psi * lo
+        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
     kill_allowed = p[P_LAMMAX] - p[P_GROWTH] - p[P_DELTA0]
     if kill > kill_allowed:
         kct = p[P_KCT]
@@ -621,6 +642,9 @@ def observable(k, y, p, aux, drive):
     if k == 24:
         # the patient's killing capacity k_CT after the plausibility bound (section 3)
         return p[P_KCT]
+    if k == 25:
+        # the patient's infiltration propensity psi after the T-cell bound (section 3)
+        return p[P_PSI]
     if k == 22:
         return stroma
     if k == 23:
