@@ -205,6 +205,13 @@ def test_tcell_bound_lowers_infiltration_only_where_cd8_would_outnumber_its_boun
     np.testing.assert_array_equal(ratio_again, ratio)
     # fewer T cells at diagnosis: the hot patients need less intrinsic proliferation
     assert np.median(lam[hot]) < np.median(lam_free[hot]) - 0.02
+    # with both bounds on (shipped), the joint projection keeps the ratio and is idempotent
+    both = parameter_matrix(vp.params, "nsclc_nonsquamous", shipped_parameter_set())
+    once, ratio_both, _ = diagnose(both)
+    twice, ratio_twice, _ = diagnose(once)
+    assert ratio_both.max() <= 1.0 + 1e-12
+    np.testing.assert_array_equal(twice, once)
+    np.testing.assert_array_equal(ratio_twice, ratio_both)
 
 
 def test_untreated_tumour_grows_at_its_net_rate():

@@ -490,12 +490,15 @@ def test_chemo_sensitivity_scale_multiplies_one_tumour_types_sensitivities():
             parameter_matrix(vp.params, "urothelial", {"growth_scale.urothelial": bad})
 
 
-def test_a_proliferation_bound_below_net_growth_is_refused_naming_the_field():
+def test_impossible_plausibility_bounds_are_refused_naming_the_field():
     """``max_proliferation_per_day`` must leave room for every patient's growth and
-    spontaneous death, or the plausibility projection at diagnosis could not meet it."""
+    spontaneous death, or the plausibility projection at diagnosis could not meet it; a
+    negative ``max_tcell_tumour_ratio`` bounds nothing a tumour can hold."""
     from chemoio.population import parameter_matrix
 
     vp = sample_patients("urothelial", 200, 5)
     assert parameter_matrix(vp.params, "urothelial", {"max_proliferation_per_day": 0.35}).shape[0] == 200
     with pytest.raises(ChemoioInputError, match="parameters.max_proliferation_per_day"):
         parameter_matrix(vp.params, "urothelial", {"max_proliferation_per_day": 0.001})
+    with pytest.raises(ChemoioInputError, match="parameters.max_tcell_tumour_ratio"):
+        parameter_matrix(vp.params, "urothelial", {"max_tcell_tumour_ratio": -1.0})

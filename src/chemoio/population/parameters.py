@@ -76,4 +76,8 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
         raise ChemoioInputError("parameters.max_proliferation_per_day",
                                 f"must exceed every patient's growth_per_day + spontaneous_death_per_day "
                                 f"(up to {float(floor.max()):.4g}/day in {tumor}), got {float(bound.min()):.4g}")
+    ratio = params[:, index_of("max_tcell_tumour_ratio")]
+    if params.shape[0] and not np.all(ratio >= 0):
+        raise ChemoioInputError("parameters.max_tcell_tumour_ratio",
+                                f"must be >= 0 CD8 T cells per tumour cell, got {float(ratio.min()):.4g}")
     return params
