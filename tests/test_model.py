@@ -120,6 +120,19 @@ def test_non_immune_cell_loss_resists_chemotherapy_shrinkage():
     assert rel[1, -1] / best[1] > rel[0, -1] / best[0]  # more regrowth from the nadir
 
 
+def diagnose(rows):
+    """State at diagnosis of each parameter row (a projected copy): the rows after the
+    plausibility bounds, CD8 T cells per viable tumour cell, intrinsic proliferation."""
+    rows = rows.copy()
+    ratio, lam = np.empty(len(rows)), np.empty(len(rows))
+    for i, p in enumerate(rows):
+        y, aux = np.zeros(eq.N_STATES), np.zeros(eq.N_AUX)
+        eq.initial_state(p, y, aux)
+        ratio[i] = (y[eq.Y_TE] + y[eq.Y_TX]) / aux[eq.AUX_C0]
+        lam[i] = aux[eq.AUX_LAMBDA]
+    return rows, ratio, lam
+
+
 def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_would_exceed_it():
     """The intrinsic proliferation lambda = g + k_kill,0 + delta0 of a virtual patient may not
     exceed ``max_proliferation_per_day``. An immune-hot patient that would need more gets a
@@ -134,19 +147,10 @@ def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_wou
     bound = P[0, eq.P_LAMMAX]
     assert bound == pytest.approx(0.35)
 
-    def diagnose(rows):
-        rows = rows.copy()
-        lam = np.empty(len(rows))
-        for i, p in enumerate(rows):
-            y, aux = np.zeros(eq.N_STATES), np.zeros(eq.N_AUX)
-            eq.initial_state(p, y, aux)
-            lam[i] = aux[eq.AUX_LAMBDA]
-        return rows, lam
-
     loose = P.copy()
     loose[:, eq.P_LAMMAX] = 10.0
-    _, lam_free = diagnose(loose)
-    projected, lam = diagnose(P)
+    _, _, lam_free = diagnose(loose)
+    projected, _, lam = diagnose(P)
     hot = lam_free > bound
     assert 0.02 < hot.mean() < 0.5  # the bound binds for some patients, not most
     assert lam.max() <= bound + 1e-12
@@ -154,7 +158,7 @@ def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_wou
     np.testing.assert_array_equal(lam[~hot], lam_free[~hot])
     np.testing.assert_array_equal(projected[~hot], P[~hot])
     assert np.all(projected[hot, eq.P_KCT] < P[hot, eq.P_KCT])
-    again, lam_again = diagnose(projected)
+    again, _, lam_again = diagnose(projected)
     np.testing.assert_array_equal(again, projected)
     np.testing.assert_array_equal(lam_again, lam)
     # the compiled engine copies each row before projecting it
@@ -177,16 +181,6 @@ def test_tcell_bound_lowers_infiltration_only_where_cd8_would_outnumber_its_boun
     vp = sample_patients("nsclc_nonsquamous", 400, 5)
     P = parameter_matrix(vp.params, "nsclc_nonsquamous", shipped_parameter_set())
     assert P[0, eq.P_TCMAX] == pytest.approx(1.0)
-
-    def diagnose(rows):
-        rows = rows.copy()
-        ratio, lam = np.empty(len(rows)), np.empty(len(rows))
-        for i, p in enumerate(rows):
-            y, aux = np.zeros(eq.N_STATES), np.zeros(eq.N_AUX)
-            eq.initial_state(p, y, aux)
-            ratio[i] = (y[eq.Y_TE] + y[eq.Y_TX]) / aux[eq.AUX_C0]
-            lam[i] = aux[eq.AUX_LAMBDA]
-        return rows, ratio, lam
 
     P[:, eq.P_LAMMAX] = 10.0  # the proliferation bound (previous test) off: this one alone
     loose = P.copy()
