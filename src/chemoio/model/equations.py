@@ -548,6 +548,37 @@ def _diagnosis_fixed_point(p):
     return c0, dead, tp, te, tx, kill, vgeo
 
 
+BOUND_TCELLS, BOUND_PROLIFERATION = 0, 1
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _breaks_bound(which, p, c0, te, tx, kill):
+    """Whether a state at diagnosis breaks plausibility bound ``which`` (section 3):
+    more than ``max_tcell_tumour_ratio`` CD8 T cells per viable tumour cell, or an intrinsic
+    proliferation :math:`g + k_{kill} + \delta_0` above ``max_proliferation_per_day``."""
+    if which == BOUND_TCELLS:
+        return te + tx > p[P_TCMAX] * c0
+    return kill > p[P_LAMMAX] - p[P_GROWTH] - p[P_DELTA0]
+
+
+@njit(cache=True, error_model="numpy")
+def _lower_until_plausible(p, k, which):
+    """Lower ``p[k]`` by bisection on a multiplier in [0, 1] (``PLAUSIBLE_BISECTIONS``
+    steps) to the largest value whose state at diagnosis meets bound ``which``."""
+    base = p[k]
+    lo = 0.0
+    hi = 1.0
+    for _ in range(PLAUSIBLE_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        p[k] = base * mid
+        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+        if _breaks_bound(which, p, c0, te, tx, kill):
+            hi = mid
+        else:
+            lo = mid
+    p[k] = base * lo
+
+
 @njit(cache=True, error_model="numpy")
 def initial_state(p, y, aux):
     r"""Quasi-steady immune state at diagnosis for the patient's tumour size (section 3).
@@ -573,34 +604,11 @@ def initial_state(p, y, aux):
     refuses one.)
     """
     c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
-    ratio_max = p[P_TCMAX]
-    if te + tx > ratio_max * c0:
-        psi = p[P_PSI]
-        lo = 0.0
-        hi = 1.0
-        for _ in range(PLAUSIBLE_BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            p[P_PSI] = psi * mid
-            fp = _diagnosis_fixed_point(p)
-            if fp[3] + fp[4] > ratio_max * fp[0]:
-                hi = mid
-            else:
-                lo = mid
-        p[P_PSI] = psi * lo
+    if _breaks_bound(BOUND_TCELLS, p, c0, te, tx, kill):
+        _lower_until_plausible(p, P_PSI, BOUND_TCELLS)
         c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
-    kill_allowed = p[P_LAMMAX] - p[P_GROWTH] - p[P_DELTA0]
-    if kill > kill_allowed:
-        kct = p[P_KCT]
-        lo = 0.0
-        hi = 1.0
-        for _ in range(PLAUSIBLE_BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            p[P_KCT] = kct * mid
-            if _diagnosis_fixed_point(p)[5] > kill_allowed:
-                hi = mid
-            else:
-                lo = mid
-        p[P_KCT] = kct * lo
+    if _breaks_bound(BOUND_PROLIFERATION, p, c0, te, tx, kill):
+        _lower_until_plausible(p, P_KCT, BOUND_PROLIFERATION)
         c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
     treg = p[P_TREG0]
     mdsc = p[P_MDSC0]
