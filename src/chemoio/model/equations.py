@@ -553,7 +553,7 @@ BOUND_TCELLS, BOUND_PROLIFERATION = 0, 1
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _breaks_bound(which, p, c0, te, tx, kill):
-    """Whether a state at diagnosis breaks plausibility bound ``which`` (section 3):
+    r"""Whether a state at diagnosis breaks plausibility bound ``which`` (section 3):
     more than ``max_tcell_tumour_ratio`` CD8 T cells per viable tumour cell, or an intrinsic
     proliferation :math:`g + k_{kill} + \delta_0` above ``max_proliferation_per_day``."""
     if which == BOUND_TCELLS:
