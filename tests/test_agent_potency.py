@@ -49,7 +49,7 @@ def test_potency_multiplies_only_the_named_agent():
 def test_a_more_potent_agent_shrinks_the_tumour_more():
     from helpers import run
 
-    weak_immunity = {"priming_rate_cells_per_day": 1e6}
+    weak_immunity = {"max_tcell_tumour_ratio": 1e-4}  # few T cells at diagnosis
     weak = typical("docetaxel 75 mg/m2 q3w x4", weak_immunity, days=84)
     strong_sim = typical_input("docetaxel 75 mg/m2 q3w x4", weak_immunity, days=84)
     strong_sim.slot_params[:, 0, eq.S_EMAX] *= 2.0  # what chemo_potency.docetaxel: 2 does
@@ -79,7 +79,7 @@ def test_the_trial_runner_applies_a_parameter_sets_agent_potency():
     from chemoio.trial.runner import run_trial
 
     spec = load_spec("keynote189")
-    base = {"priming_rate_cells_per_day": 1e6}  # weak immunity: chemotherapy drives response
+    base = {"max_tcell_tumour_ratio": 1e-4}  # weak immunity: chemotherapy drives response
     kw = dict(replicates=1, seed=3, arms=["chemo"], n_scale=0.3)
     plain = run_trial(spec, parameters=base, **kw).patients
     strong = run_trial(spec, parameters={**base, "chemo_potency.pemetrexed": 4.0,

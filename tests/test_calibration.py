@@ -50,7 +50,7 @@ def _synthetic_targets(truth: dict[str, float]):
     return out
 
 
-WEAK_IMMUNITY = {"priming_rate_cells_per_day": 1e8}
+WEAK_IMMUNITY = {"max_tcell_tumour_ratio": 1e-4}  # few T cells at diagnosis: chemotherapy decides
 
 
 def cal_start_cost(targets) -> float:

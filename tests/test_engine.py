@@ -148,7 +148,8 @@ def test_engine_and_reference_agree_for_a_patient_the_plausibility_bound_project
     infiltration (observable infiltration_propensity) and its killing capacity
     (kill_capacity_per_day) the same way and agree on its trajectory; the input row keeps
     the drawn values."""
-    hot = {"infiltration": 5.0, "pdl1_tumour0": 0.05, "kill_per_day": 20.0}
+    hot = {"infiltration": 5.0, "pdl1_tumour0": 0.05, "kill_per_day": 20.0,
+           "cd8_per_tumour_cell0": 0.0}  # drawn psi kept: the bounds' own path
     obs = ("sld_mm", "effector_t", "kill_capacity_per_day", "infiltration_propensity")
     sim = typical_input(KN189, [hot, {}], days=182, observables=obs)
     fast = run(sim)
@@ -156,7 +157,9 @@ def test_engine_and_reference_agree_for_a_patient_the_plausibility_bound_project
     assert capacity[0, 0] < 0.95 * 20.0 and np.all(capacity[0] == capacity[0, 0])
     assert np.all(capacity[1] == 0.9)  # the typical patient is not projected
     psi = fast["infiltration_propensity"]  # the T-cell bound lowers psi first
-    assert psi[0, 0] < 5.0 and np.all(psi[0] == psi[0, 0]) and np.all(psi[1] == 1.0)
+    assert psi[0, 0] < 5.0 and np.all(psi[0] == psi[0, 0])
+    # the typical patient's psi is solved to match its CD8 T cells (section 3), once
+    assert psi[1, 0] != 1.0 and np.all(psi[1] == psi[1, 0])
     assert sim.params[0, eq.P_KCT] == 20.0 and sim.params[0, eq.P_PSI] == 5.0
     for i in range(2):
         ref = simulate_patient(sim, i, method="DOP853", rtol=1e-10, atol=1e-12)

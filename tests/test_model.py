@@ -144,6 +144,7 @@ def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_wou
     vp = sample_patients("melanoma", 600, 3)
     P = parameter_matrix(vp.params, "melanoma", shipped_parameter_set())
     P[:, eq.P_TCMAX] = 1e6  # the T-cell bound (next test) off: this one alone
+    P[:, eq.P_CD8RATIO0] = 0.0  # drawn psi kept (no CD8 matching): the bound's own path
     bound = P[0, eq.P_LAMMAX]
     assert bound == pytest.approx(0.35)
 
@@ -183,6 +184,7 @@ def test_tcell_bound_lowers_infiltration_only_where_cd8_would_outnumber_its_boun
     assert P[0, eq.P_TCMAX] == pytest.approx(1.0)
 
     P[:, eq.P_LAMMAX] = 10.0  # the proliferation bound (previous test) off: this one alone
+    P[:, eq.P_CD8RATIO0] = 0.0  # drawn psi kept (no CD8 matching): the bound's own path
     loose = P.copy()
     loose[:, eq.P_TCMAX] = 1e6
     _, ratio_free, lam_free = diagnose(loose)
@@ -201,11 +203,52 @@ def test_tcell_bound_lowers_infiltration_only_where_cd8_would_outnumber_its_boun
     assert np.median(lam[hot]) < np.median(lam_free[hot]) - 0.02
     # with both bounds on (shipped), the joint projection keeps the ratio and is idempotent
     both = parameter_matrix(vp.params, "nsclc_nonsquamous", shipped_parameter_set())
+    both[:, eq.P_CD8RATIO0] = 0.0
     once, ratio_both, _ = diagnose(both)
     twice, ratio_twice, _ = diagnose(once)
     assert ratio_both.max() <= 1.0 + 1e-12
     np.testing.assert_array_equal(twice, once)
     np.testing.assert_array_equal(ratio_twice, ratio_both)
+
+
+def test_state_at_diagnosis_matches_the_drawn_cd8_cells_through_psi():
+    """Each patient's tumour-reactive T cells per tumour cell at diagnosis equal its drawn
+    CD8 cells per tumour cell times its antigenicity (capped at the ceiling), by solving for
+    psi; the drawn psi only starts the search, the input row is not changed, and 0 turns the
+    matching off (docs/model.md 3)."""
+    from chemoio.model.parameters import shipped_parameter_set
+    from chemoio.population import parameter_matrix, sample_patients
+
+    vp = sample_patients("urothelial", 300, 9)
+    P = parameter_matrix(vp.params, "urothelial", shipped_parameter_set())
+    before = P.copy()
+    solved, ratio, _ = diagnose(P)
+    np.testing.assert_array_equal(P, before)
+    target = np.minimum(P[:, eq.P_CD8RATIO0], P[:, eq.P_TCMAX]) * P[:, eq.P_ANTIGEN]
+    err = np.abs(np.log(ratio / target))
+    assert np.median(err) < 1e-4 and np.mean(err < 1e-3) > 0.95
+    assert np.all(solved[:, eq.P_PSI] != P[:, eq.P_PSI])
+    # the drawn psi does not decide the result: a patient started from another psi ends where
+    # its CD8 cells put it (unless its target lies in the jump between the cold and the hot
+    # branch of its immune loop: then it ends on either side of the jump)
+    moved = P.copy()
+    moved[:, eq.P_PSI] *= 3.0
+    solved3, ratio3, _ = diagnose(moved)
+    hit = err < 1e-3
+    np.testing.assert_allclose(ratio3[hit], ratio[hit], rtol=1e-3)
+    np.testing.assert_allclose(solved3[hit, eq.P_PSI], solved[hit, eq.P_PSI], rtol=1e-3)
+    # one patient, three CD8 densities and two antigenicities: reactive cells follow both
+    row = P[np.argmin(np.abs(np.log(P[:, eq.P_CD8RATIO0] / 0.04)))]
+    grid = np.repeat(row[None], 4, axis=0)
+    grid[:, eq.P_CD8RATIO0] = [0.01, 0.1, 0.5, 0.1]
+    grid[:, eq.P_ANTIGEN] = [0.5, 0.5, 0.5, 0.2]
+    _, r, _ = diagnose(grid)
+    np.testing.assert_allclose(r, [0.005, 0.05, 0.25, 0.02], rtol=1e-3)
+    # 0 keeps the drawn psi (only the ceiling can lower it)
+    off = P.copy()
+    off[:, eq.P_CD8RATIO0] = 0.0
+    kept, _, _ = diagnose(off)
+    assert np.all(kept[:, eq.P_PSI] <= P[:, eq.P_PSI])
 
 
 def test_untreated_tumour_grows_at_its_net_rate():
@@ -251,10 +294,12 @@ def test_higher_icd_fraction_raises_priming():
 def test_higher_tmb_raises_the_immune_response():
     low, high = {"antigenicity": 0.2}, {"antigenicity": 0.8}
     res = typical(PEMBRO, [low, high], days=182)
-    assert res["effector_t"][1, 0] > 2 * res["effector_t"][0, 0]  # at diagnosis
+    # at diagnosis: the same CD8 cells per tumour cell, four times the tumour-reactive share
+    # (section 3)
+    assert res["effector_t"][1, 0] > 3 * res["effector_t"][0, 0]
     # and a smaller tumour burden under anti-PD-1 (time-averaged: with the immune refuge the
     # controlled tumour oscillates around an equilibrium, so one time point can mislead)
-    assert res["sld_mm"][1].mean() < 0.8 * res["sld_mm"][0].mean()
+    assert res["sld_mm"][1].mean() < 0.9 * res["sld_mm"][0].mean()
 
 
 def test_fewer_tregs_and_mdscs_raise_killing():

@@ -175,6 +175,8 @@ def test_inflamed_factor_correlations(tumor, big):
     assert spearmanr(psi, vp.param("treg0"))[0] < -0.2
     assert spearmanr(c["inflamed_z"], c["tmb_mut_per_mb"])[0] == pytest.approx(0.19, abs=0.05)
     assert abs(spearmanr(psi, vp.param("growth_per_day"))[0]) < 0.05
+    # the measured CD8 cells per tumour cell take psi's normal score: same order, same correlations
+    assert spearmanr(psi, vp.param("cd8_per_tumour_cell0"))[0] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("tumor", TYPES)

@@ -47,8 +47,9 @@ from chemoio.trial.runner import finish_trial, simulate_trial
 from chemoio.trial.survival_model import survival_parameters
 
 SHARED_FREE = {
-    # name: (lower, upper) as multiples of the prior
-    "priming_rate_cells_per_day": (0.003, 10.0),
+    # name: (lower, upper) as multiples of the prior. (The priming rate is not free: with each
+    # patient's CD8 T cells at diagnosis matched by solving for psi, only psi times the priming
+    # rate enters the model, so the fit cannot see it; docs/model.md 3.)
     "pd1_engagement_half_max": (0.1, 10.0),
     "reinvigoration_per_day": (0.05, 10.0),
     "chemo_potency_scale": (0.05, 5.0),

@@ -37,6 +37,7 @@ from chemoio import _jit_cache  # noqa: F401  (cache keyed by this file's source
 PATIENT_ORDER = (
     "sld0_mm", "growth_per_day", "resistant_fraction0", "chemo_sensitivity",
     "infiltration", "antigenicity", "pdl1_tumour0", "mdsc0", "treg0", "kill_per_day",
+    "cd8_per_tumour_cell0",
 )
 SHARED_ORDER = (
     "carrying_capacity_cells", "cell_volume_mL", "tcell_volume_mL", "cell_packing_fraction",
@@ -62,7 +63,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
 (
     P_SLD0, P_GROWTH, P_RESFRAC, P_CHEMOSENS, P_PSI, P_ANTIGEN, P_PDL1_0, P_MDSC0, P_TREG0,
-    P_KCT,
+    P_KCT, P_CD8RATIO0,
     P_K, P_VC, P_VT, P_PACK, P_NLES, P_DELTA0, P_KCLR, P_MURES, P_KG, P_FT, P_F0, P_G50,
     P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
@@ -133,6 +134,12 @@ INIT_ITERATIONS = 200
 # Bisection steps on a patient's infiltration propensity or killing capacity when a
 # plausibility bound binds (section 3): each is found to 2^-30 of its sampled value.
 PLAUSIBLE_BISECTIONS = 30
+# Matching the drawn CD8 T cells per tumour cell at diagnosis (section 3): psi is bracketed by
+# unit steps in ln(psi) from e^-6 times its drawn value (at most 14 down or 28 up), then found
+# by bisection to 2^-20 = 1e-6 in ln(psi).
+PSI_SEARCH_START = -6.0
+PSI_SEARCH_STEPS = 14
+PSI_BISECTIONS = 20
 LN_EXTINCT_WIDTH = math.log(10.0)
 
 
@@ -580,6 +587,50 @@ def _lower_until_plausible(p, k, which):
 
 
 @njit(cache=True, error_model="numpy")
+def _cd8_ratio_at(p, base, ln_mult):
+    """(T_E + T_X)/C_0 at diagnosis with psi = base * exp(ln_mult) (sets ``p[P_PSI]``)."""
+    p[P_PSI] = base * math.exp(ln_mult)
+    c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+    return (te + tx) / c0
+
+
+@njit(cache=True, error_model="numpy")
+def _match_cd8_ratio(p, target):
+    r"""Set ``p[P_PSI]`` so that the state at diagnosis holds ``target`` CD8 T cells
+    (:math:`T_E + T_X`) per viable tumour cell (section 3).
+
+    The ratio grows with :math:`\psi`, with a jump where the immune loop switches from its
+    cold to its hot branch; far above the target, where T cells crowd out the tumour cells,
+    the fixed-point iteration fails. The search therefore starts below the drawn value
+    (``PSI_SEARCH_START`` in :math:`\ln\psi`), steps down while the ratio is above the
+    target, or else up in unit steps until it first passes the target (never beyond it),
+    then bisects (``PSI_BISECTIONS`` steps). A target inside the jump ends at the jump; one
+    out of reach ends at the end of the range."""
+    base = p[P_PSI]
+    lo = PSI_SEARCH_START
+    hi = PSI_SEARCH_START
+    if _cd8_ratio_at(p, base, PSI_SEARCH_START) > target:
+        for _ in range(PSI_SEARCH_STEPS):
+            lo -= 1.0
+            if _cd8_ratio_at(p, base, lo) <= target:
+                break
+        hi = lo + 1.0
+    else:
+        for _ in range(2 * PSI_SEARCH_STEPS):
+            hi += 1.0
+            if _cd8_ratio_at(p, base, hi) > target:
+                break
+        lo = hi - 1.0
+    for _ in range(PSI_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        if _cd8_ratio_at(p, base, mid) > target:
+            hi = mid
+        else:
+            lo = mid
+    p[P_PSI] = base * math.exp(0.5 * (lo + hi))
+
+
+@njit(cache=True, error_model="numpy")
 def initial_state(p, y, aux):
     r"""Quasi-steady immune state at diagnosis for the patient's tumour size (section 3).
 
@@ -590,23 +641,45 @@ def initial_state(p, y, aux):
     then set so that the *net* untreated growth at diagnosis equals ``growth_per_day``:
     :math:`\lambda = g + k_{kill,0} + \delta_0`.
 
-    Plausibility (section 3), two bounds applied in turn, each by bisection on one
-    per-patient parameter (modified in place):
+    Measured immune contexture and plausibility (section 3), applied in turn by bisection
+    on one per-patient parameter each (modified in place):
 
-    1. the CD8 T cells in the tumour, :math:`(T_E + T_X)/C_0`, may not exceed
-       ``max_tcell_tumour_ratio`` CD8 T cells per viable tumour cell: where they would, the
-       patient's infiltration propensity :math:`\psi` (``p[P_PSI]``) is lowered;
+    1. the tumour-reactive CD8 T cells in the tumour, :math:`r_0 = (T_E + T_X)/C_0`, are
+       set to :math:`A\,r_{CD8}`: the patient's drawn CD8 T cells per tumour cell
+       ``cd8_per_tumour_cell0`` (all CD8 cells, bystanders included; capped at
+       ``max_tcell_tumour_ratio``) times the tumour-reactive share, taken to be the
+       antigenicity :math:`A`, by solving for the infiltration propensity :math:`\psi`
+       (``p[P_PSI]``). With
+       ``cd8_per_tumour_cell0 = 0`` the drawn :math:`\psi` is kept and only lowered where
+       :math:`r_0` would exceed ``max_tcell_tumour_ratio``;
     2. :math:`\lambda` may not exceed ``max_proliferation_per_day``: where the immune
-       state would need more, the killing capacity :math:`k_{CT}` (``p[P_KCT]``) is lowered.
+       state would need more, the killing capacity :math:`k_{CT}` (``p[P_KCT]``) is lowered
+       (with a drawn :math:`r_0`, first in proportion and with :math:`\psi` matched again,
+       then by bisection for what is left).
 
     Every virtual patient keeps its diagnosed net growth. (A proliferation bound below
     :math:`g + \delta_0` cannot be met; :func:`chemoio.population.parameter_matrix`
     refuses one.)
     """
-    c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
-    if _breaks_bound(BOUND_TCELLS, p, c0, te, tx, kill):
-        _lower_until_plausible(p, P_PSI, BOUND_TCELLS)
+    # measured CD8 T cells count bystanders too; the tumour-reactive share is the patient's
+    # antigenicity (section 3)
+    target = min(p[P_CD8RATIO0], p[P_TCMAX]) * p[P_ANTIGEN]
+    if target > 0.0:
+        _match_cd8_ratio(p, target)
         c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+        kill_max = p[P_LAMMAX] - p[P_GROWTH] - p[P_DELTA0]
+        if kill > kill_max and kill > 0.0:
+            # at a given state the kill rate is proportional to k_CT: scale it to the bound,
+            # then match the drawn T cells again (the state moves little, the bisection below
+            # takes up what is left)
+            p[P_KCT] *= kill_max / kill
+            _match_cd8_ratio(p, target)
+            c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+    else:
+        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+        if _breaks_bound(BOUND_TCELLS, p, c0, te, tx, kill):
+            _lower_until_plausible(p, P_PSI, BOUND_TCELLS)
+            c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
     if _breaks_bound(BOUND_PROLIFERATION, p, c0, te, tx, kill):
         _lower_until_plausible(p, P_KCT, BOUND_PROLIFERATION)
         c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)

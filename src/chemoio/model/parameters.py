@@ -37,12 +37,13 @@ PATIENT_PARAMETERS: dict[str, tuple[float, str, str]] = {
     "growth_per_day": (0.008, "1/day", "net untreated tumour growth rate at diagnosis"),
     "resistant_fraction0": (0.01, "1", "chemo-resistant share of viable cells at diagnosis"),
     "chemo_sensitivity": (1.0, "1", "multiplier on every agent's cytotoxic E_max"),
-    "infiltration": (1.0, "1", "T-cell infiltration propensity psi (Kosinsky 2018 random effect)"),
+    "infiltration": (1.0, "1", "T-cell infiltration propensity psi (Kosinsky 2018 random effect); solved at diagnosis to match cd8_per_tumour_cell0 (docs/model.md 3), the drawn value starts the search"),
     "antigenicity": (0.5, "1", "n_neo/(n_neo+n_50) from TMB"),
     "pdl1_tumour0": (0.3, "1", "baseline tumour PD-L1 (1 = high expression, TPS~100%)"),
     "mdsc0": (0.5, "1", "baseline MDSC suppression index (H_M = M/(1+M))"),
     "treg0": (0.5, "1", "baseline Treg suppression index (factor 1/(1+R))"),
     "kill_per_day": (0.9, "1/day", "maximal CD8 kill rate k_CT (lowered for a patient by the plausibility bound, docs/model.md 3); Robertson-Tessi 2012 via QSP-IO"),
+    "cd8_per_tumour_cell0": (0.05, "CD8 T cells per viable tumour cell", "all CD8 T cells (tumour-reactive and bystander) per tumour cell at diagnosis; the reactive share (antigenicity) is matched by solving for psi (docs/model.md 3; 0 keeps the drawn psi); typical value: median CD8 density 81-328 cells/mm2 by cancer type (Blessin 2020 Cell Oncol, PMC7214387) at an assumed 3,000 tumour cells/mm2"),
 }
 
 

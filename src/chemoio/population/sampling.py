@@ -16,7 +16,8 @@ one leaves every existing draw unchanged. Uniform draws are ``Phi(normal)``.
 
 Correlation structure
 ---------------------
-A latent "inflamed" factor ``z ~ N(0, 1)`` drives T-cell infiltration, the PD-L1 latent,
+A latent "inflamed" factor ``z ~ N(0, 1)`` drives T-cell infiltration (the drawn CD8 T cells
+per tumour cell, and psi with the same score), the PD-L1 latent,
 TMB, and (negatively) the MDSC and Treg indices: a quantity with loading ``a`` uses
 ``a z + sqrt(1 - a^2) e``. PD-L1 assay scores (TPS, CPS, SP142 IC) are read off the PD-L1
 latent through each indication's published category shares, so one patient's scores are
@@ -276,7 +277,12 @@ def _transform(tt: TumorType, Z: np.ndarray, index: np.ndarray, seed: int) -> Vi
     for name in ("sld0_mm", "growth_per_day", "resistant_fraction0", "chemo_sensitivity",
                  "kill_per_day"):
         params[:, col[name]] = _draw(P[name], Z[C[name]])
-    params[:, col["infiltration"]] = _draw(P["infiltration"], _mix(z, Z[C["infiltration"]], a["infiltration"]))
+    # one normal score places a patient both in psi's distribution and in the measured
+    # distribution of CD8 T cells per tumour cell; psi is then solved at diagnosis so that the
+    # second holds (docs/model.md 3): the inflamed factor orders both the same way
+    x_inf = _mix(z, Z[C["infiltration"]], a["infiltration"])
+    params[:, col["infiltration"]] = _draw(P["infiltration"], x_inf)
+    params[:, col["cd8_per_tumour_cell0"]] = _draw(P["cd8_per_tumour_cell0"], x_inf)
     params[:, col["mdsc0"]] = _draw(P["mdsc0"], _mix(z, Z[C["mdsc0"]], a["mdsc0"]))
     params[:, col["treg0"]] = _draw(P["treg0"], _mix(z, Z[C["treg0"]], a["treg0"]))
 

@@ -33,7 +33,7 @@ SHARED_FILE = "_shared.yaml"
 # Parameters drawn from a distribution of their own; the other two are computed.
 DRAWN_PARAMETERS = (
     "sld0_mm", "growth_per_day", "resistant_fraction0", "chemo_sensitivity", "infiltration",
-    "mdsc0", "treg0", "kill_per_day",
+    "mdsc0", "treg0", "kill_per_day", "cd8_per_tumour_cell0",
 )
 DERIVED_PARAMETERS = ("antigenicity", "pdl1_tumour0")
 DIST_KINDS = {
