@@ -251,6 +251,49 @@ def test_state_at_diagnosis_matches_the_drawn_cd8_cells_through_psi():
     assert np.all(kept[:, eq.P_PSI] <= P[:, eq.P_PSI])
 
 
+def test_projected_rows_give_the_same_state_bit_for_bit_and_stay_projected():
+    """A trial solves each patient's state at diagnosis once (``project_batch``) and reuses the
+    projected rows for pass 1 and pass 2: the state of a projected row is the state of the raw
+    row, bit for bit, on every path of section 3 (CD8 matching, the k_CT rescale and
+    bisection, the T-cell ceiling with the matching off), and projecting again changes
+    nothing."""
+    from chemoio.engine.kernel import project_batch
+    from chemoio.model.parameters import shipped_parameter_set
+    from chemoio.population import parameter_matrix, sample_patients
+
+    blocks = []
+    for k, tumor in enumerate(("nsclc_nonsquamous", "urothelial", "melanoma", "tnbc_early")):
+        vp = sample_patients(tumor, 120, 40 + k)
+        blocks.append(parameter_matrix(vp.params, tumor, shipped_parameter_set()))
+    P = np.ascontiguousarray(np.concatenate(blocks))
+    # force the other paths: a proliferation bound that bites (k_CT rescale and bisection),
+    # and the matching off with a psi far above the T-cell ceiling
+    P[:40, eq.P_LAMMAX] = P[:40, eq.P_GROWTH] + P[:40, eq.P_DELTA0] + 0.005
+    P[40:80, eq.P_CD8RATIO0] = 0.0
+    P[40:80, eq.P_PSI] *= 1e4
+    raw = P.copy()
+    Q = project_batch(P)
+    np.testing.assert_array_equal(P, raw)  # the input is not modified
+    flags = [eq.P_CD8RATIO0, eq.P_TCMAX, eq.P_LAMMAX]
+    assert np.all(Q[:, eq.P_CD8RATIO0] == 0.0) and np.all(np.isinf(Q[:, [eq.P_TCMAX, eq.P_LAMMAX]]))
+    changed_kct = changed_psi = 0
+    for p_raw, q in zip(raw, Q):
+        p1, y1, a1 = p_raw.copy(), np.zeros(eq.N_STATES), np.zeros(eq.N_AUX)
+        q2, y2, a2 = q.copy(), np.zeros(eq.N_STATES), np.zeros(eq.N_AUX)
+        eq.initial_state(p1, y1, a1)
+        eq.initial_state(q2, y2, a2)
+        np.testing.assert_array_equal(y2, y1)
+        np.testing.assert_array_equal(a2, a1)
+        np.testing.assert_array_equal(q2, q)  # a projected row stays as it is
+        keep = np.ones(q.size, dtype=bool)
+        keep[flags] = False
+        np.testing.assert_array_equal(q[keep], p1[keep])
+        changed_kct += q[eq.P_KCT] != p_raw[eq.P_KCT]
+        changed_psi += q[eq.P_PSI] != p_raw[eq.P_PSI]
+    assert changed_kct >= 10 and changed_psi >= 80  # the forced paths were taken (hot rows only lower k_CT)
+    np.testing.assert_array_equal(project_batch(Q), Q)
+
+
 def test_untreated_tumour_grows_at_its_net_rate():
     res = typical("", days=182)
     sld = res["sld_mm"][0]

@@ -356,6 +356,16 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
+def project_batch(params):
+    """Parameter rows (n, P) projected at diagnosis (:func:`chemoio.model.equations.project_to_diagnosis`),
+    in parallel; the input is not modified."""
+    out = params.copy()
+    for i in prange(out.shape[0]):
+        eq.project_to_diagnosis(out[i])
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
 def simulate_batch(params, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, h_max,
                    max_steps):
     """All patients of a batch in parallel. Shapes: params (n, P); sp (n, S, W);

@@ -710,6 +710,26 @@ def initial_state(p, y, aux):
     aux[AUX_VGEO] = vgeo
 
 
+@njit(cache=True, error_model="numpy")
+def project_to_diagnosis(p):
+    r"""Apply section 3's matching and plausibility bounds to a parameter row once, in place.
+
+    On return ``p`` holds the solved :math:`\psi` and the (possibly lowered) :math:`k_{CT}`,
+    with ``cd8_per_tumour_cell0 = 0`` and both bounds (``max_tcell_tumour_ratio``,
+    ``max_proliferation_per_day``) set to infinity: :func:`initial_state` of the returned row
+    then solves the fixed point once (instead of the 25-33 solves of the search) and returns
+    the state of the original row bit for bit, because its last solve used these same
+    :math:`\psi` and :math:`k_{CT}` and the three entries changed are read only by the search
+    and the bounds. A trial projects its patients once and reuses the rows for every pass.
+    """
+    y = np.empty(N_STATES)
+    aux = np.empty(N_AUX)
+    initial_state(p, y, aux)
+    p[P_CD8RATIO0] = 0.0
+    p[P_TCMAX] = math.inf
+    p[P_LAMMAX] = math.inf
+
+
 # ========================================================================================
 # 4. Observables
 # ========================================================================================

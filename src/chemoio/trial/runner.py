@@ -286,7 +286,12 @@ def simulate_trial(
     total = n_per * reps
     vp = sample_patients(tumor, total, seed, selection=dict(spec.population.selection or {}))
     cov = vp.covariates.reset_index(drop=True)
-    params = parameter_matrix(vp.params, tumor, params_all)
+    # the state at diagnosis (matching the drawn CD8 T cells, plausibility bounds) is solved
+    # once per patient here; pass 1 and pass 2 reuse the projected rows (same states, one
+    # fixed-point solve per pass instead of the search)
+    from chemoio.engine.kernel import project_batch
+
+    params = project_batch(np.ascontiguousarray(parameter_matrix(vp.params, tumor, params_all)))
 
     rng = np.random.default_rng([seed, 20261122])
     replicate = np.repeat(np.arange(reps), n_per)
