@@ -141,6 +141,32 @@ def test_survival_scale_is_free_only_where_a_survival_target_informs_it():
     assert "survival.beta_size" in cal.free_b
 
 
+def test_efs_events_enter_both_stages_and_other_survival_targets_only_stage_b(monkeypatch):
+    """An EFS event is a progression before surgery (tumour trajectory) or a recurrence or
+    death after it (survival link), so the EFS target is fitted in stage A and in stage B;
+    OS targets stay in stage B and response targets in stage A."""
+    import numpy as np
+
+    import chemoio.calibration.fit as fit
+
+    cal = Calibration(["keynote522", "imvigor211"])
+    efs = [t for t in cal.targets if t.key == "efs_event_percent"]
+    assert efs and all(t.in_stage("trajectory") and t.in_stage("survival") for t in efs)
+    assert any(t.key == "median_os_months" for t in cal.targets)
+    assert any(t.key == "pcr_percent" for t in cal.targets)
+    # the residual vector of each stage: which targets it reads (each simulated exactly)
+    seen: list[str] = []
+    monkeypatch.setattr(fit, "simulated_values", lambda t, _res: seen.append(t.key) or np.array([t.value]))
+    by_stage = {}
+    for stage in ("trajectory", "survival"):
+        seen.clear()
+        assert np.allclose(cal._residuals(dict.fromkeys(cal.specs), stage), 0.0)
+        by_stage[stage] = set(seen)
+    assert "efs_event_percent" in by_stage["trajectory"] & by_stage["survival"]
+    assert "pcr_percent" in by_stage["trajectory"] - by_stage["survival"]
+    assert "median_os_months" in by_stage["survival"] - by_stage["trajectory"]
+
+
 def test_split_rows_keep_their_calibration_role_and_are_marked_held_out(monkeypatch):
     """Leave-one-out mechanics, with the (slow) refit replaced by the shipped parameters:
     every row of trial k comes from a run without k, is marked held out and keeps its role."""

@@ -5,14 +5,16 @@ Procedure (docs/calibration.md):
 1. **Targets**: the published numbers of the shipped specs' control and ICI-monotherapy
    arms and the comparisons between such arms (:mod:`chemoio.calibration.targets`).
    Combination arms are never fitted: they are predicted by the mechanism.
-2. **Stage A - tumour response** (ORR, median PFS, pCR, PFS HRs). Free: the shared immune
-   parameters (priming rate, PD-1 engagement half-maximum, reinvigoration rate, the two
-   anti-CTLA-4 terms), the stroma remodelling rate, one shared chemotherapy potency scale
+2. **Stage A - tumour response** (ORR, median PFS, pCR, PFS HRs, and EFS events, which
+   progression before surgery decides in part). Free: the shared immune parameters (PD-1
+   engagement half-maximum, reinvigoration rate, the two anti-CTLA-4 terms), the stroma
+   remodelling rate, the non-immune cell loss, one shared chemotherapy potency scale
    with one multiplier per drug class (prior-penalised), two shared spread exponents
    (between-patient log-SD of growth and of chemo sensitivity), a growth-rate scale per
    tumour type and a chemo-sensitivity scale per tumour type with a fitted chemotherapy arm
    (prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
-   random numbers), ``replicates`` trials per spec, and fits the median over replicates.
+   random numbers), ``replicates`` trials per spec, and fits the median over replicates;
+   survival-link parameters stay at the start set's values during stage A.
 3. **Stage B - survival link** (median OS, OS landmarks, OS HRs, EFS). Free: the Weibull
    scale per tumour type, the shared tumour-size coefficient and the post-surgery
    recurrence rate. Tumour trajectories from stage A are reused (only the hazard changes).
@@ -221,7 +223,7 @@ class Calibration:
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
         informed_b = sorted({self._spec_cache[t.spec].population.tumor for t in self.targets
-                             if t.stage == "survival"})
+                             if t.in_stage("survival")})
         self.free_b = [f"survival.{t}.weibull_scale_months" for t in informed_b] + list(SURVIVAL_SHARED)
         if any(t.key == "efs_event_percent" for t in self.targets):
             self.free_b.append("survival.recurrence_per_month_at_1e6_cells")
@@ -236,7 +238,7 @@ class Calibration:
         """Agents of the arms with a tumour-response (stage-A) target, per tumour type."""
         from chemoio.regimens import resolve_regimen
 
-        informed = {(t.spec, a) for t in self.targets if t.stage == "trajectory"
+        informed = {(t.spec, a) for t in self.targets if t.in_stage("trajectory")
                     for a in (t.arm.split(" vs ") if t.kind == "hr" else [t.arm])}
         used: dict[str, set[str]] = {}
         for s in self.specs:
@@ -306,7 +308,7 @@ class Calibration:
     def _residuals(self, results: dict, stage: str) -> np.ndarray:
         r = []
         for t in self.targets:
-            if t.stage != stage:
+            if not t.in_stage(stage):
                 continue
             v = simulated_values(t, results[t.spec])
             v = v[np.isfinite(v)]

@@ -28,6 +28,11 @@ ARM_STATISTICS = (
 )
 TRAJECTORY_KEYS = ("orr_percent", "cr_percent", "median_pfs_months", "pcr_percent", "pfs_6mo_percent",
                    "pfs_9mo_percent", "pfs_12mo_percent", "HR PFS")
+# Survival targets that the tumour trajectories also decide, so both stages fit them: an EFS
+# event is a progression before surgery (a trajectory) or a recurrence or death after it (the
+# survival link); with the step-11 set 30 % of KEYNOTE-522 control patients progressed before
+# surgery, which stage B alone cannot move (docs/calibration.md, step 12).
+BOTH_STAGE_KEYS = ("efs_event_percent",)
 Z95 = 1.959964
 DEFAULT_SIGMA = {"log": 0.15, "logit": 0.25}
 DISCREPANCY = 0.10  # model-discrepancy floor added in quadrature on the transformed scale
@@ -54,6 +59,11 @@ class Target:
     def stage(self) -> str:
         """'trajectory' targets inform tumour-response parameters, 'survival' the OS link."""
         return "trajectory" if self.key in TRAJECTORY_KEYS else "survival"
+
+    def in_stage(self, stage: str) -> bool:
+        """Whether the residual of this target enters ``stage`` ('trajectory' = stage A,
+        'survival' = stage B): its own stage, and both for :data:`BOTH_STAGE_KEYS`."""
+        return self.stage == stage or self.key in BOTH_STAGE_KEYS
 
     def t(self, x: float) -> float:
         return _transform(self.transform, x)
