@@ -47,6 +47,25 @@ def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states():
     assert dy[eq.Y_S] / y[eq.Y_S] == pytest.approx(p[eq.P_GROWTH], rel=0.02)
 
 
+def test_killing_is_limited_by_target_encounters_when_the_lesion_thins_out():
+    # a T cell meets tumour cells in proportion to the share of the lesion they fill (2.5):
+    # chemotherapy that halves the viable cells of a lesion whose volume stays (dead cells,
+    # stroma) raises the kill per tumour cell by far less than the plain ratio form's 2x
+    c0, te, vol = 1e10, 1e8, 1e10 * 2.57e-9 / 0.37  # cells, cells, mL (a packed lesion)
+
+    def kill(n50, cells, v):
+        p = default_vector({"kill_search_half_fraction": n50})
+        return eq.kill_rate(p, cells, v, te, 0.0, 0.0, 0.0, 0.1, 1.0, 0.0, 0.0)
+
+    assert kill(0.0, c0 / 2, vol) / kill(0.0, c0, vol) == pytest.approx(2.0, rel=0.02)
+    rise = kill(1.0, c0 / 2, vol) / kill(1.0, c0, vol)
+    assert 1.0 < rise < 1.2
+    # the same cells spread through twice the volume are met, and killed, less often
+    assert kill(1.0, c0, 2 * vol) < 0.8 * kill(1.0, c0, vol)
+    # off (n50 = 0), the lesion volume does not enter
+    assert kill(0.0, c0, 2 * vol) == kill(0.0, c0, vol)
+
+
 def test_stroma_of_a_lesion_without_cells_is_remodelled_at_its_rate():
     p = default_vector({"stroma_remodel_per_day": 0.05})
     y = np.zeros(eq.N_STATES)
@@ -145,6 +164,7 @@ def test_plausibility_bound_lowers_killing_capacity_only_where_proliferation_wou
     P = parameter_matrix(vp.params, "melanoma", shipped_parameter_set())
     P[:, eq.P_TCMAX] = 1e6  # the T-cell bound (next test) off: this one alone
     P[:, eq.P_CD8RATIO0] = 0.0  # drawn psi kept (no CD8 matching): the bound's own path
+    P[:, eq.P_NSRCH] = 0.0  # plain ratio kill: immune-hot enough for the bound to bind
     bound = P[0, eq.P_LAMMAX]
     assert bound == pytest.approx(0.35)
 
@@ -185,6 +205,7 @@ def test_tcell_bound_lowers_infiltration_only_where_cd8_would_outnumber_its_boun
 
     P[:, eq.P_LAMMAX] = 10.0  # the proliferation bound (previous test) off: this one alone
     P[:, eq.P_CD8RATIO0] = 0.0  # drawn psi kept (no CD8 matching): the bound's own path
+    P[:, eq.P_NSRCH] = 0.0  # plain ratio kill: immune-hot enough for the bound to bind
     loose = P.copy()
     loose[:, eq.P_TCMAX] = 1e6
     _, ratio_free, lam_free = diagnose(loose)
@@ -204,6 +225,7 @@ def test_tcell_bound_lowers_infiltration_only_where_cd8_would_outnumber_its_boun
     # with both bounds on (shipped), the joint projection keeps the ratio and is idempotent
     both = parameter_matrix(vp.params, "nsclc_nonsquamous", shipped_parameter_set())
     both[:, eq.P_CD8RATIO0] = 0.0
+    both[:, eq.P_NSRCH] = 0.0
     once, ratio_both, _ = diagnose(both)
     twice, ratio_twice, _ = diagnose(once)
     assert ratio_both.max() <= 1.0 + 1e-12
@@ -271,6 +293,7 @@ def test_projected_rows_give_the_same_state_bit_for_bit_and_stay_projected():
     P[:40, eq.P_LAMMAX] = P[:40, eq.P_GROWTH] + P[:40, eq.P_DELTA0] + 0.005
     P[40:80, eq.P_CD8RATIO0] = 0.0
     P[40:80, eq.P_PSI] *= 1e4
+    P[:80, eq.P_NSRCH] = 0.0  # plain ratio kill in the forced rows (hot enough to bind)
     raw = P.copy()
     Q = project_batch(P)
     np.testing.assert_array_equal(P, raw)  # the input is not modified

@@ -57,7 +57,7 @@ SHARED_ORDER = (
     "lymphotox_primed_max_per_day", "lymphotox_tumour_max_per_day",
     "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
     "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
-    "max_proliferation_per_day", "max_tcell_tumour_ratio",
+    "max_proliferation_per_day", "max_tcell_tumour_ratio", "kill_search_half_fraction",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -68,7 +68,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_KMAT, P_KDCD, P_KPR, P_EPS4, P_DP, P_KINF, P_V50, P_AM, P_DE, P_KEX, P_KEXC, P_KRV,
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
-    P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX,
+    P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX, P_NSRCH,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -308,19 +308,27 @@ def _stroma_target_mL(p, v_cell):
     return v_cell * (1.0 - p[P_PACK]) / p[P_PACK]
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _search_cells(p, vol_mL):
+    r"""Encounter-limited target scale (section 2.5): the number of viable tumour cells the
+    lesion would hold at the half-maximal target fraction, :math:`C_{srch} = n_{50}V/v_c`
+    (cells; V lesion volume in mL, v_c cell volume in mL)."""
+    return p[P_NSRCH] * vol_mL / p[P_VC]
+
+
 @njit(cache=True, error_model="numpy")
-def kill_rate(p, cells, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
+def kill_rate(p, cells, vol_mL, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
     r"""CD8 kill rate per tumour cell (1/day), section 2.5:
 
-    .. math:: k_{kill} = k_{CT}\,\frac{T_E}{K_{ET} C + T_E}\,\frac{1}{1+R}\,
-              (1-H_{PD1})(1-H_M)\,m(H),\qquad H_M = M/(1+M)
+    .. math:: k_{kill} = k_{CT}\,\frac{T_E}{K_{ET}(C + C_{srch}) + T_E}\,\frac{1}{1+R}\,
+              (1-H_{PD1})(1-H_M)\,m(H),\qquad H_M = M/(1+M),\ C_{srch} = n_{50}V/v_c
     """
     phi_i = _phi_ifn(p, te, tx)
     hpd1 = _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1)
     hm = mdsc / (1.0 + mdsc)
     return (
         p[P_KCT]
-        * te / (p[P_KET] * cells + te + 1e-30)
+        * te / (p[P_KET] * (cells + _search_cells(p, vol_mL)) + te + 1e-30)
         * cells / (cells + p[P_REFUGE])
         / (1.0 + treg)
         * (1.0 - hpd1)
@@ -451,9 +459,11 @@ def rhs(y, dy, p, aux, drive):
     hpd1 = _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1)
     hm = mdsc / (1.0 + mdsc)
     mh = _mhc_factor(p, mhc1)
+    v_cell = _cellular_volume_mL(p, c, dead, te, tx)
+    vol = v_cell + stroma  # lesion volume, mL
     kill = (
-        p[P_KCT] * te / (p[P_KET] * c + te + 1e-30) * c / (c + p[P_REFUGE])
-        / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
+        p[P_KCT] * te / (p[P_KET] * (c + _search_cells(p, vol)) + te + 1e-30)
+        * c / (c + p[P_REFUGE]) / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
     )
     delta0 = p[P_DELTA0]
     e_s = drive[DR_E_SENS]
@@ -475,8 +485,6 @@ def rhs(y, dy, p, aux, drive):
         p[P_KPR] * p[P_ANTIGEN] * mh * dc * lym * (1.0 + p[P_EPS4] * ro_ctla4) / (1.0 + treg)
     )
     dy[Y_TP] = priming - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
-    v_cell = _cellular_volume_mL(p, c, dead, te, tx)
-    vol = v_cell + stroma
     influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
     x = p[P_KEX] * hpd1 * c / (c + p[P_KEXC])
     v = p[P_KRV] * (1.0 - hpd1)
@@ -525,7 +533,7 @@ def _diagnosis_fixed_point(p):
     for _ in range(INIT_ITERATIONS):
         c_prev, te_prev, tx_prev = c0, te, tx
         phi_i = _phi_ifn(p, te, tx)
-        kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
+        kill = kill_rate(p, c0, vgeo, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
         hpd1 = _h_pd1(p, p[P_PDL1_0], phi_i, 0.0, 0.0)
         # viable and dead cells share the packed room left by the T cells, with dead cells at
         # their balance (k + delta0) C0 / k_clr: C0 (1 + (k + delta0)/k_clr) = room. Solving the
@@ -548,10 +556,10 @@ def _diagnosis_fixed_point(p):
     # the kill rate of the state actually returned (not of the previous iterate), so that the
     # net untreated growth at diagnosis is growth_per_day whether or not the loop has settled
     room = max((vgeo * p[P_PACK] - (te + tx) * p[P_VT]) / p[P_VC], 1.0)
-    kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
+    kill = kill_rate(p, c0, vgeo, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
     c0 = max(room / (1.0 + (kill + p[P_DELTA0]) / p[P_KCLR]), 1.0)
     dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
-    kill = kill_rate(p, c0, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
+    kill = kill_rate(p, c0, vgeo, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
     return c0, dead, tp, te, tx, kill, vgeo
 
 
@@ -762,7 +770,9 @@ def observable(k, y, p, aux, drive):
         return cr / c
     if k == 3:
         return dead
-    kill = kill_rate(p, c, te, tx, treg, mdsc, pdl1, mhc1, drive[DR_RO_PD1], drive[DR_RO_PDL1])
+    vol = _cellular_volume_mL(p, c, dead, te, tx) + stroma
+    kill = kill_rate(p, c, vol, te, tx, treg, mdsc, pdl1, mhc1, drive[DR_RO_PD1],
+                     drive[DR_RO_PDL1])
     if k == 4:
         return _antigen(p, cs, cr, kill, drive)
     if k == 5:
