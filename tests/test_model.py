@@ -66,6 +66,35 @@ def test_killing_is_limited_by_target_encounters_when_the_lesion_thins_out():
     assert kill(0.0, c0, 2 * vol) == kill(0.0, c0, vol)
 
 
+def test_chemo_kill_follows_proliferation_only_when_weighted():
+    # Norton-Simon option (2.1): with weight w the cytotoxic kill is scaled by the Gompertz
+    # proliferation per cell over a reference rate, so it rises as the tumour shrinks; w = 0
+    # leaves every drug's kill as the PK/PD drive gives it
+    def drug_effect(w, shrink):
+        p = default_vector({"chemo_proliferation_weight": w})
+        y = np.zeros(eq.N_STATES)
+        aux = np.zeros(eq.N_AUX)
+        eq.initial_state(p, y, aux)
+        y[eq.Y_LNCS] -= np.log(shrink)
+        y[eq.Y_LNCR] -= np.log(shrink)
+        drive = np.zeros(eq.N_DRIVE)
+        base, treated = np.zeros_like(y), np.zeros_like(y)
+        eq.rhs(y, base, p, aux, drive)
+        drive[eq.DR_E_SENS] = 0.1
+        eq.rhs(y, treated, p, aux, drive)
+        return base[eq.Y_LNCS] - treated[eq.Y_LNCS], p, aux
+
+    e0, _, _ = drug_effect(0.0, 1.0)
+    assert e0 == pytest.approx(0.1, rel=1e-12)
+    assert drug_effect(0.0, 100.0)[0] == pytest.approx(0.1, rel=1e-12)
+    e1, p, aux = drug_effect(1.0, 1.0)
+    lam, lam_ref = aux[eq.AUX_LAMBDA], p[eq.P_LAMREF]
+    assert e1 == pytest.approx(0.1 * lam / lam_ref, rel=1e-9)
+    e100, _, _ = drug_effect(1.0, 100.0)
+    gain = (aux[eq.AUX_LNK_C0] + np.log(100.0)) / aux[eq.AUX_LNK_C0]
+    assert e100 == pytest.approx(e1 * gain, rel=1e-9) and gain > 1.5
+
+
 def test_stroma_of_a_lesion_without_cells_is_remodelled_at_its_rate():
     p = default_vector({"stroma_remodel_per_day": 0.05})
     y = np.zeros(eq.N_STATES)

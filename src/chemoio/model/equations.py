@@ -58,6 +58,7 @@ SHARED_ORDER = (
     "lymphotox_precursor_max", "lymphocyte_transit_per_day", "lymphocyte_feedback",
     "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
     "max_proliferation_per_day", "max_tcell_tumour_ratio", "kill_search_half_fraction",
+    "chemo_proliferation_weight", "chemo_reference_proliferation_per_day",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -69,6 +70,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
     P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX, P_NSRCH,
+    P_WNS, P_LAMREF,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -309,6 +311,20 @@ def _stroma_target_mL(p, v_cell):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _proliferation_per_day(aux, c):
+    r"""Gompertz proliferation per cell at C cells (1/day, section 2.1):
+    :math:`\lambda\ln(K/C)/\ln(K/C_0)`."""
+    return aux[AUX_LAMBDA] * max(aux[AUX_LNK] - math.log(c), 0.0) / aux[AUX_LNK_C0]
+
+
+@njit(cache=True, inline="always", error_model="numpy")
+def _chemo_cycle_factor(p, prolif):
+    r"""Factor on every cytotoxic's kill (section 2.1, Norton-Simon): kill follows the
+    tumour's proliferation, :math:`1 + w(\text{prolif}/\lambda_{ref} - 1)`; 1 when w = 0."""
+    return 1.0 + p[P_WNS] * (prolif / p[P_LAMREF] - 1.0)
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _search_cells(p, vol_mL):
     r"""Encounter-limited target scale (section 2.5): the number of viable tumour cells the
     lesion would hold at the half-maximal target fraction, :math:`C_{srch} = n_{50}V/v_c`
@@ -347,12 +363,13 @@ def _pdl1(p, aux, phi_i, drive):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
-def _antigen(p, cs, cr, kill, drive):
+def _antigen(p, cs, cr, kill, drive, fcyc):
     r"""Antigen/DAMP signal G, quasi-steady (decay 2/day, section 2.3), cells/day-equivalents:
-    :math:`G = [\sum_d f_{ICD,d}E_d(C_s+\rho_dC_r) + (f_T k_{kill} + f_0\delta_0)C]/k_G`."""
+    :math:`G = [\sum_d f_{ICD,d}E_d(C_s+\rho_dC_r) + (f_T k_{kill} + f_0\delta_0)C]/k_G`
+    (E_d including the proliferation factor ``fcyc``)."""
     return (
-        drive[DR_ICD_SENS] * cs
-        + drive[DR_ICD_RES] * cr
+        fcyc * drive[DR_ICD_SENS] * cs
+        + fcyc * drive[DR_ICD_RES] * cr
         + (p[P_FT] * kill + p[P_F0] * p[P_DELTA0]) * (cs + cr)
     ) / p[P_KG]
 
@@ -414,6 +431,10 @@ def rhs(y, dy, p, aux, drive):
                         - k_{kill} - \delta_0 + \mu C_s/C_r\\
         \dot D &= \textstyle\sum_d E_d(C_s + \rho_d C_r) + (k_{kill}+\delta_0)C - k_{clr}D
 
+    where every cytotoxic kill :math:`E_d` carries the proliferation factor
+    :math:`f_{cyc} = 1 + w(\lambda\ln(K/C)/\ln(K/C_0)/\lambda_{ref} - 1)` (Norton-Simon;
+    w = 0 leaves it 1).
+
     Priming by mature DCs (quasi-steady in the antigen signal G, :func:`_mature_dc`),
     infiltration, exhaustion and reinvigoration:
 
@@ -451,7 +472,7 @@ def rhs(y, dy, p, aux, drive):
     y_lym = drive[DR_Y_LYMPHO]
 
     # 2.1 growth (Gompertz, normalised at diagnosis)
-    growth = aux[AUX_LAMBDA] * max(aux[AUX_LNK] - math.log(c), 0.0) / aux[AUX_LNK_C0]
+    growth = _proliferation_per_day(aux, c)
     # 2.5/2.6 killing, with quasi-steady IFN-gamma, PD-L1 and MHC-I
     phi_i = _phi_ifn(p, te, tx)
     pdl1 = _pdl1(p, aux, phi_i, drive)
@@ -466,8 +487,9 @@ def rhs(y, dy, p, aux, drive):
         * c / (c + p[P_REFUGE]) / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
     )
     delta0 = p[P_DELTA0]
-    e_s = drive[DR_E_SENS]
-    e_r = drive[DR_E_RES]
+    fcyc = _chemo_cycle_factor(p, growth)
+    e_s = fcyc * drive[DR_E_SENS]
+    e_r = fcyc * drive[DR_E_RES]
 
     dy[Y_LNCS] = growth - e_s - kill - delta0 - p[P_MURES]
     dy[Y_LNCR] = growth - e_r - kill - delta0 + p[P_MURES] * cs / cr
@@ -478,7 +500,7 @@ def rhs(y, dy, p, aux, drive):
     dy[Y_D] = e_s * cs + e_r * cr + (kill + delta0) * c - p[P_KCLR] * dead
 
     # 2.3 immunogenic cell death -> antigen/DAMP signal -> mature DCs (quasi-steady)
-    dc = _mature_dc(p, _antigen(p, cs, cr, kill, drive))
+    dc = _mature_dc(p, _antigen(p, cs, cr, kill, drive, fcyc))
 
     # 2.4 priming, infiltration, exhaustion and reinvigoration
     priming = (
@@ -774,9 +796,11 @@ def observable(k, y, p, aux, drive):
     kill = kill_rate(p, c, vol, te, tx, treg, mdsc, pdl1, mhc1, drive[DR_RO_PD1],
                      drive[DR_RO_PDL1])
     if k == 4:
-        return _antigen(p, cs, cr, kill, drive)
+        fcyc = _chemo_cycle_factor(p, _proliferation_per_day(aux, c))
+        return _antigen(p, cs, cr, kill, drive, fcyc)
     if k == 5:
-        return _mature_dc(p, _antigen(p, cs, cr, kill, drive))
+        return _mature_dc(p, _antigen(p, cs, cr, kill, drive,
+                                      _chemo_cycle_factor(p, _proliferation_per_day(aux, c))))
     if k == 6:
         return tp
     if k == 7:
@@ -804,7 +828,7 @@ def observable(k, y, p, aux, drive):
     if k == 18:
         return drive[DR_RO_CTLA4]
     if k == 19:
-        return drive[DR_E_SENS]
+        return _chemo_cycle_factor(p, _proliferation_per_day(aux, c)) * drive[DR_E_SENS]
     if k == 20:
         return phi_i
     return math.nan
