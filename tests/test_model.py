@@ -362,6 +362,23 @@ def test_chemotherapy_alone_shrinks_even_without_t_cells():
     assert np.all(chemo[1:] < untreated[1:])
 
 
+def test_resistant_clone_sensitivity_scale_sets_how_far_chemo_selects_it():
+    # rho_d = min(scale * library rho_d, 1): at the library's 0.05 chemotherapy enriches the
+    # resistant clone; at a scale that takes rho_d to 1 both clones fall alike (the share
+    # moves only by mutation, as without treatment), and a scale between lies between
+    rows = [{**NO_T_CELLS, "resistant_sensitivity_scale": s} for s in (1.0, 6.0, 50.0)]
+    res = typical(CHEMO, rows, days=84, observables=("resistant_fraction", "tumor_cells"))
+    untreated = typical("", NO_T_CELLS, days=84, observables=("resistant_fraction",))
+    share = res["resistant_fraction"]
+    gain = share[:, -1] / share[:, 0]
+    drift = untreated["resistant_fraction"][0, -1] / untreated["resistant_fraction"][0, 0]
+    assert gain[0] > 5.0
+    assert drift < gain[1] < gain[0]
+    assert gain[2] == pytest.approx(drift, rel=0.01)
+    cells = res["tumor_cells"]
+    assert cells[2].min() < cells[1].min() < cells[0].min()
+
+
 def test_ici_alone_needs_t_cells_and_pdl1():
     inflamed = {"infiltration": 2.0, "pdl1_tumour0": 0.8}
     cold = {"infiltration": 0.0, "pdl1_tumour0": 0.8}

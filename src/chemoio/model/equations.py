@@ -59,6 +59,7 @@ SHARED_ORDER = (
     "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
     "max_proliferation_per_day", "max_tcell_tumour_ratio", "kill_search_half_fraction",
     "chemo_proliferation_weight", "chemo_reference_proliferation_per_day",
+    "resistant_sensitivity_scale",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -70,7 +71,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
     P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX, P_NSRCH,
-    P_WNS, P_LAMREF,
+    P_WNS, P_LAMREF, P_RHOSCALE,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -219,7 +220,8 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
 
     Cytotoxics (effect-site concentration :math:`C_e`, mg/L):
     :math:`Y_d = C_e/(C_e + EC_{50,d})`, kill rate :math:`E_d = s_{chemo} s_{pot} E_{max,d} Y_d`
-    on sensitive cells and :math:`\rho_d E_d` on resistant cells; ICD input
+    on sensitive cells and :math:`\rho_d E_d` on resistant cells, with
+    :math:`\rho_d = \min(s_\rho\,\rho_{d,lib}, 1)` (``resistant_sensitivity_scale``); ICD input
     :math:`f_{ICD,d} E_d`; immunomodulation exposures :math:`\sum_d \delta_d Y_d`.
 
     Antibodies (central amount :math:`A_c`, mg): plasma nM
@@ -242,10 +244,11 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
                 continue
             y = ce / (ce + q[S_EC50])
             e = sens * q[S_EMAX] * y
+            rho = min(q[S_RHO] * p[P_RHOSCALE], 1.0)
             drive[DR_E_SENS] += e
-            drive[DR_E_RES] += q[S_RHO] * e
+            drive[DR_E_RES] += rho * e
             drive[DR_ICD_SENS] += q[S_ICD] * e
-            drive[DR_ICD_RES] += q[S_ICD] * q[S_RHO] * e
+            drive[DR_ICD_RES] += q[S_ICD] * rho * e
             drive[DR_Y_TREG] += q[S_TREG] * y
             drive[DR_Y_MDSC] += q[S_MDSC] * y
             drive[DR_Y_LYMPHO] += q[S_LYMPHO] * y
