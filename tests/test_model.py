@@ -26,8 +26,11 @@ def test_every_parameter_has_a_source():
             assert any(w in p.source.lower() for w in ("pmid", "assumed", "calibrated")), p.name
 
 
-def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states():
-    p = default_vector()
+@pytest.mark.parametrize("n50", [0.0, 1.0])
+def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states(n50):
+    # also with encounter-limited kill (2.5), whose lesion volume at diagnosis (the geometric
+    # volume of section 3) must be the one the ODE sees at t = 0
+    p = default_vector({"kill_search_half_fraction": n50})
     y = np.zeros(eq.N_STATES)
     aux = np.zeros(eq.N_AUX)
     eq.initial_state(p, y, aux)

@@ -335,6 +335,16 @@ def _search_cells(p, vol_mL):
     return p[P_NSRCH] * vol_mL / p[P_VC]
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _kill(p, cells, vol_mL, te, treg, hpd1, hm, mh):
+    """The kill rate of :func:`kill_rate` from its factors: PD-1 engagement ``hpd1``, MDSC
+    suppression ``hm`` and the MHC-I factor ``mh`` (1/day)."""
+    return (
+        p[P_KCT] * te / (p[P_KET] * (cells + _search_cells(p, vol_mL)) + te + 1e-30)
+        * cells / (cells + p[P_REFUGE]) / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
+    )
+
+
 @njit(cache=True, error_model="numpy")
 def kill_rate(p, cells, vol_mL, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1):
     r"""CD8 kill rate per tumour cell (1/day), section 2.5:
@@ -344,16 +354,7 @@ def kill_rate(p, cells, vol_mL, te, tx, treg, mdsc, pdl1, mhc1, ro_pd1, ro_pdl1)
     """
     phi_i = _phi_ifn(p, te, tx)
     hpd1 = _h_pd1(p, pdl1, phi_i, ro_pd1, ro_pdl1)
-    hm = mdsc / (1.0 + mdsc)
-    return (
-        p[P_KCT]
-        * te / (p[P_KET] * (cells + _search_cells(p, vol_mL)) + te + 1e-30)
-        * cells / (cells + p[P_REFUGE])
-        / (1.0 + treg)
-        * (1.0 - hpd1)
-        * (1.0 - hm)
-        * _mhc_factor(p, mhc1)
-    )
+    return _kill(p, cells, vol_mL, te, treg, hpd1, mdsc / (1.0 + mdsc), _mhc_factor(p, mhc1))
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -485,10 +486,7 @@ def rhs(y, dy, p, aux, drive):
     mh = _mhc_factor(p, mhc1)
     v_cell = _cellular_volume_mL(p, c, dead, te, tx)
     vol = v_cell + stroma  # lesion volume, mL
-    kill = (
-        p[P_KCT] * te / (p[P_KET] * (c + _search_cells(p, vol)) + te + 1e-30)
-        * c / (c + p[P_REFUGE]) / (1.0 + treg) * (1.0 - hpd1) * (1.0 - hm) * mh
-    )
+    kill = _kill(p, c, vol, te, treg, hpd1, hm, mh)
     delta0 = p[P_DELTA0]
     fcyc = _chemo_cycle_factor(p, growth)
     e_s = fcyc * drive[DR_E_SENS]
@@ -798,12 +796,11 @@ def observable(k, y, p, aux, drive):
     vol = _cellular_volume_mL(p, c, dead, te, tx) + stroma
     kill = kill_rate(p, c, vol, te, tx, treg, mdsc, pdl1, mhc1, drive[DR_RO_PD1],
                      drive[DR_RO_PDL1])
+    fcyc = _chemo_cycle_factor(p, _proliferation_per_day(aux, c))
     if k == 4:
-        fcyc = _chemo_cycle_factor(p, _proliferation_per_day(aux, c))
         return _antigen(p, cs, cr, kill, drive, fcyc)
     if k == 5:
-        return _mature_dc(p, _antigen(p, cs, cr, kill, drive,
-                                      _chemo_cycle_factor(p, _proliferation_per_day(aux, c))))
+        return _mature_dc(p, _antigen(p, cs, cr, kill, drive, fcyc))
     if k == 6:
         return tp
     if k == 7:
@@ -831,7 +828,7 @@ def observable(k, y, p, aux, drive):
     if k == 18:
         return drive[DR_RO_CTLA4]
     if k == 19:
-        return _chemo_cycle_factor(p, _proliferation_per_day(aux, c)) * drive[DR_E_SENS]
+        return fcyc * drive[DR_E_SENS]
     if k == 20:
         return phi_i
     return math.nan
