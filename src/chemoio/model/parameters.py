@@ -93,11 +93,12 @@ def index_of(name: str) -> int:
 
 # Parameter-set keys that are not model parameters: the survival link
 # (``survival.<name>`` or ``survival.<tumor>.<name>``), tumour-type growth
-# (``growth_scale.<tumor>``) and chemo sensitivity (``chemo_sensitivity_scale.<tumor>``),
-# used by the population layer, and per-agent cytotoxic potency
+# (``growth_scale.<tumor>``), chemo sensitivity (``chemo_sensitivity_scale.<tumor>``) and
+# CD8 killing capacity (``kill_scale.<tumor>``), used by the population layer, and per-agent cytotoxic potency
 # (``chemo_potency.<drug>``: a multiplier on that agent's E_max, read when drug slots are built),
 # and between-patient spread exponents (``spread.<patient parameter>``, population layer).
-EXTRA_PREFIXES = ("survival.", "growth_scale.", "chemo_sensitivity_scale.", "chemo_potency.", "spread.")
+EXTRA_PREFIXES = ("survival.", "growth_scale.", "chemo_sensitivity_scale.", "kill_scale.", "chemo_potency.",
+                  "spread.")
 AGENT_POTENCY_PREFIX = "chemo_potency."
 
 

@@ -33,6 +33,7 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
     r"""(n, N_PARAMS): patient-level columns, then the tumour type's shared overrides, then the
     parameter set (a calibrated set wins), then the set's spread exponents, then its
     ``chemo_sensitivity_scale.<tumor>`` factor on the chemo sensitivities, then its
+    ``kill_scale.<tumor>`` factor on the CD8 killing capacities (k_CT), then its
     ``growth_scale.<tumor>`` factor on the untreated growth rates (clipped again to the
     distribution's range). Every simulation path
     (API, trials, chunked runs) uses this.
@@ -59,6 +60,9 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
     sens = _positive(parameters, f"chemo_sensitivity_scale.{tumor}")
     if sens is not None:
         params[:, index_of("chemo_sensitivity")] *= sens
+    kill = _positive(parameters, f"kill_scale.{tumor}")
+    if kill is not None:
+        params[:, index_of("kill_per_day")] *= kill
     scale = _positive(parameters, f"growth_scale.{tumor}")
     if scale is not None:
         j = index_of("growth_per_day")
