@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from chemoio.calibration.fit import Calibration, write_parameter_set
@@ -26,6 +27,24 @@ def test_targets_split_fit_and_predicted_arms():
     assert atezo and all(t.role == "fit" for t in atezo)  # ICI monotherapy is fitted
     spec = load_spec("checkmate067")
     assert is_combination(spec.arm("nivo_ipi")) and not is_combination(spec.arm("nivo"))
+
+
+def test_kill_scale_targets_fit_the_response_of_combinations_without_a_monotherapy_arm():
+    """With ``fit_combinations`` the tumour-response targets of a combination arm are fitted
+    where the tumour type has no ICI-monotherapy arm (non-squamous NSCLC here); its survival
+    targets stay predictions, and urothelial combinations (pembrolizumab alone is an arm of
+    KEYNOTE-361) stay predictions throughout."""
+    targets = collect_targets(["keynote189", "keynote361"], fit_combinations=True)
+    kn = {(t.arm, t.key): t.role for t in targets if t.spec == "keynote189" and t.subgroup == "ITT"}
+    assert kn[("pembro_chemo", "orr_percent")] == "fit"
+    assert kn[("pembro_chemo", "median_pfs_months")] == "fit"
+    assert kn[("pembro_chemo vs chemo", "HR PFS")] == "fit"
+    assert kn[("pembro_chemo", "os_12mo_percent")] == "predict"
+    assert kn[("pembro_chemo vs chemo", "HR OS")] == "predict"
+    uc = {(t.arm, t.key): t.role for t in targets if t.spec == "keynote361" and t.subgroup == "ITT"}
+    assert uc[("pembro", "orr_percent")] == "fit"
+    assert uc[("pembro_chemo", "orr_percent")] == "predict"
+    assert uc[("pembro_chemo", "median_pfs_months")] == "predict"
 
 
 def test_sigma_comes_from_the_published_ci():
@@ -77,7 +96,6 @@ def test_calibration_recovers_a_known_synthetic_truth():
 
 def test_parameter_set_round_trip(tmp_path):
     from chemoio.calibration.fit import CalibrationResult
-    import pandas as pd
 
     res = CalibrationResult({"chemo_potency_scale": 0.7, "survival.beta_size": 0.9, "growth_scale.urothelial": 1.2},
                             pd.DataFrame(), 1.0, 2.0, 10, 3.0, {"seed": 5, "specs": ["keynote361"]})
@@ -217,3 +235,91 @@ def test_chemo_sensitivity_scale_is_free_and_penalised_only_where_a_chemo_arm_ha
                                                          + [0.0] * (len(classes) - 1), 12))
     # the decoded point is a parameter-set entry the population layer reads
     assert cal._decode(cal.free_a, x)["chemo_sensitivity_scale.melanoma_2l"] == pytest.approx(2.0)
+
+
+def test_tumour_types_without_ici_monotherapy_get_a_penalised_kill_scale():
+    """Of the shipped calibration trials, non-squamous NSCLC, early TNBC and oesophageal
+    cancer have checkpoint inhibitors only in combination with chemotherapy (KEYNOTE-048's
+    pembrolizumab arm counts for head and neck through its subgroups and comparisons), so the
+    opt-in kill-scale calibration frees ``kill_scale.<tumor>`` for them only, with a
+    log-normal prior penalty of SD 1; the default calibration has none."""
+    from chemoio.calibration.fit import KILL_SCALE_PRIOR_SD
+    from chemoio.calibration.targets import tumors_without_ici_monotherapy
+
+    assert tumors_without_ici_monotherapy() == ["esophageal", "nsclc_nonsquamous", "tnbc_early"]
+    # a tumour type is judged within the specs given: KEYNOTE-361 alone has pembrolizumab alone
+    assert tumors_without_ici_monotherapy(["keynote361", "keynote590"]) == ["esophageal"]
+    default = Calibration(["keynote590", "keynote361"])
+    assert not [n for n in default.free_a if n.startswith("kill_scale.")]
+    assert not any(t.spec == "keynote590" and "pembro_chemo" in t.arm for t in default.targets)
+    cal = Calibration(["keynote590", "keynote361"], kill_scales=True)
+    kill = [n for n in cal.free_a if n.startswith("kill_scale.")]
+    assert kill == ["kill_scale.esophageal"]
+    x = cal._start(cal.free_a)
+    assert x[cal.free_a.index(kill[0])] == 0.0
+    x[cal.free_a.index(kill[0])] = np.log(0.25)
+    pen = cal._penalty(cal.free_a, x)
+    assert np.log(0.25) / KILL_SCALE_PRIOR_SD in list(pen)
+    assert cal._decode(cal.free_a, x)["kill_scale.esophageal"] == pytest.approx(0.25)
+    lo, hi = cal._bounds(cal.free_a)
+    j = cal.free_a.index(kill[0])
+    assert (math.exp(lo[j]), math.exp(hi[j])) == pytest.approx((0.05, 5.0))
+    # the fitted combination targets of KEYNOTE-590 are its tumour-response ones only
+    fitted = {(t.arm, t.key) for t in cal.targets if t.spec == "keynote590"}
+    assert ("pembro_chemo", "orr_percent") in fitted and ("pembro_chemo", "median_os_months") not in fitted
+    assert not any(t.spec == "keynote361" and "pembro_chemo" in t.arm for t in cal.targets)
+
+
+def test_combination_survival_targets_enter_both_stages_only_when_asked():
+    """``--combination-survival`` (with ``--kill-scales``) fits the survival targets of the
+    combination arms of a tumour type without an ICI-monotherapy arm, in stage A as well as
+    stage B; without it they stay predictions, and other tumour types' combinations stay
+    predictions either way."""
+    plain = collect_targets(["keynote189", "keynote361"], fit_combinations=True)
+    both = collect_targets(["keynote189", "keynote361"], fit_combinations=True, combination_survival=True)
+    key = ("pembro_chemo vs chemo", "ITT", "HR OS")
+
+    def pick(targets, spec):
+        return {(t.arm, t.subgroup, t.key): t for t in targets if t.spec == spec}
+
+    assert pick(plain, "keynote189")[key].role == "predict"
+    hr_os = pick(both, "keynote189")[key]
+    assert hr_os.role == "fit" and hr_os.in_stage("trajectory") and hr_os.in_stage("survival")
+    orr = pick(both, "keynote189")[("pembro_chemo", "ITT", "orr_percent")]
+    assert orr.in_stage("trajectory") and not orr.in_stage("survival")
+    control_os = pick(both, "keynote189")[("chemo", "ITT", "median_os_months")]
+    assert control_os.role == "fit" and not control_os.in_stage("trajectory")
+    assert pick(both, "keynote361")[key].role == "predict"
+    # the calibration passes the switch on only together with the kill scales
+    assert not any(t.both_stages for t in Calibration(["keynote189"], combination_survival=True).targets)
+    assert any(t.both_stages for t in Calibration(["keynote189"], kill_scales=True, combination_survival=True).targets)
+
+
+def test_validation_labels_follow_how_the_set_was_calibrated(tmp_path):
+    """A parameter set with kill scales was fitted to its tumour types' combination responses,
+    so ``validate`` labels those numbers ``fit``; the settings block of a set written with
+    ``--combination-survival`` makes the CLI label their survival numbers ``fit`` too."""
+    from chemoio.calibration.fit import CalibrationResult
+    from chemoio.calibration.validate import validate
+    from chemoio.interfaces.cli import _parameter_set_settings
+    from chemoio.model.parameters import shipped_parameter_set
+
+    shipped = shipped_parameter_set()
+    plain = validate(shipped, replicates=1, specs=["keynote590"]).table
+    scaled = validate({**shipped, "kill_scale.esophageal": 0.5}, replicates=1, specs=["keynote590"]).table
+
+    def role(table, arm, endpoint):
+        return table[(table.arm == arm) & (table.endpoint == endpoint) & (table.subgroup == "ITT")].role.item()
+
+    assert role(plain, "pembro_chemo", "orr_percent") == "predict"
+    assert role(scaled, "pembro_chemo", "orr_percent") == "fit"
+    assert role(scaled, "pembro_chemo", "median_os_months") == "predict"
+    res = CalibrationResult({"kill_scale.esophageal": 0.5}, pd.DataFrame(), 1.0, 2.0, 10, 3.0,
+                            {"seed": 5, "specs": ["keynote590"], "kill_scales": True,
+                             "combination_survival": True})
+    path = write_parameter_set(res, tmp_path / "set.yaml", "chemoio calibrate --kill-scales --combination-survival")
+    assert _parameter_set_settings(path)["combination_survival"] is True
+    assert _parameter_set_settings(tmp_path / "missing.yaml") == {}
+    both = validate({**shipped, "kill_scale.esophageal": 0.5}, replicates=1, specs=["keynote590"],
+                    combination_survival=True).table
+    assert role(both, "pembro_chemo", "median_os_months") == "fit"

@@ -4,7 +4,9 @@ Procedure (docs/calibration.md):
 
 1. **Targets**: the published numbers of the shipped specs' control and ICI-monotherapy
    arms and the comparisons between such arms (:mod:`chemoio.calibration.targets`).
-   Combination arms are never fitted: they are predicted by the mechanism.
+   Combination arms are predicted by the mechanism; only the opt-in ``kill_scales``
+   calibration fits the tumour-response targets of the combination arms of a tumour type
+   that has no ICI-monotherapy arm.
 2. **Stage A - tumour response** (ORR, median PFS, pCR, PFS HRs, and EFS events, which
    progression before surgery decides in part). Free: the shared immune parameters (PD-1
    engagement half-maximum, reinvigoration rate, the two anti-CTLA-4 terms), the stroma
@@ -12,7 +14,8 @@ Procedure (docs/calibration.md):
    with one multiplier per drug class (prior-penalised), two shared spread exponents
    (between-patient log-SD of growth and of chemo sensitivity), a growth-rate scale per
    tumour type and a chemo-sensitivity scale per tumour type with a fitted chemotherapy arm
-   (prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
+   (prior-penalised); with ``kill_scales``, also a CD8 kill scale per tumour type with a
+   fitted combination arm (prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
    random numbers), ``replicates`` trials per spec, and fits the median over replicates;
    survival-link parameters stay at the start set's values during stage A.
 3. **Stage B - survival link** (median OS, OS landmarks, OS HRs, EFS). Free: the Weibull
@@ -89,6 +92,15 @@ GROWTH_BOUNDS = (0.2, 5.0)
 # chemosensitivity, but a tumour type's sensitivity and its growth both shape one arm).
 SENSITIVITY_BOUNDS = (0.2, 5.0)
 SENSITIVITY_PRIOR_SD = 0.7
+# Per-tumour-type CD8 killing capacity (``kill_scale.<tumor>``; opt-in, ``kill_scales=True``):
+# multiplies the population's k_CT. Free only for a tumour type whose checkpoint-inhibitor arms
+# in the calibration set are all combinations with chemotherapy (non-squamous NSCLC, early
+# TNBC, oesophageal): the shared immune parameters are informed by other tumour types'
+# ICI-monotherapy arms, and nothing else says how such a tumour type's T cells kill, so its
+# combination arms' tumour-response targets are fitted (chemoio.calibration.targets).
+# Log-normal prior penalty around 1 (SD 1). Not used by the shipped set (docs/calibration.md).
+KILL_SCALE_BOUNDS = (0.05, 5.0)
+KILL_SCALE_PRIOR_SD = 1.0
 # finite-difference step in log-parameter space: 20 %, coarse enough that the discrete
 # trial statistics (response counts, Kaplan-Meier medians) change between the two points
 DIFF_STEP = 0.2
@@ -174,7 +186,7 @@ def _chemo_tumors(informed_drugs: dict[str, set[str]]) -> list[str]:
 
 
 def _prior(name: str, tumors: list[str]) -> float:
-    if name.startswith(("growth_scale.", "chemo_sensitivity_scale.", "chemo_class.", "spread.")):
+    if name.startswith(("growth_scale.", "chemo_sensitivity_scale.", "kill_scale.", "chemo_class.", "spread.")):
         return 1.0
     if name.startswith("survival."):
         parts = name.split(".")
@@ -199,11 +211,15 @@ class Calibration:
     def __init__(self, specs: list[str] | None = None, *, exclude: tuple[str, ...] = (), seed: int = 2026,
                  n_scale: float = 1.0, replicates: int = 1, base: dict[str, float] | None = None,
                  log: Callable[[str], None] | None = None, targets: list[Target] | None = None,
-                 free_a: list[str] | None = None, free_b: list[str] | None = None):
-        all_targets = targets if targets is not None else collect_targets(specs)
+                 free_a: list[str] | None = None, free_b: list[str] | None = None,
+                 kill_scales: bool = False, combination_survival: bool = False):
+        all_targets = targets if targets is not None else collect_targets(
+            specs, fit_combinations=kill_scales, combination_survival=kill_scales and combination_survival)
         self.targets = [t for t in all_targets if t.role == "fit" and t.spec not in exclude]
         self.specs = sorted({t.spec for t in self.targets})
         self.seed, self.n_scale, self.replicates = seed, n_scale, replicates
+        self.kill_scales = kill_scales
+        self.combination_survival = kill_scales and combination_survival
         self.log = log or (lambda msg: None)
         self.base = dict(base or {})
         # each spec is parsed once (the YAML was ~7 % of an evaluation)
@@ -219,6 +235,7 @@ class Calibration:
         drugs = self._informed_drugs()
         self.free_a = (list(SHARED_FREE) + list(SPREAD_FREE) + [f"growth_scale.{t}" for t in self.tumors]
                        + [f"chemo_sensitivity_scale.{t}" for t in _chemo_tumors(drugs)]
+                       + ([f"kill_scale.{t}" for t in self._combination_fit_tumors()] if kill_scales else [])
                        + [f"chemo_class.{c}" for c in _fitted_classes(drugs)])
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
@@ -233,6 +250,21 @@ class Calibration:
             self.free_b = list(free_b)
         self.n_eval = 0
         self.states: dict[str, dict] = {}
+
+    def _combination_fit_tumors(self) -> list[str]:
+        """Tumour types with a fitted tumour-response target on a combination arm (their only
+        checkpoint-inhibitor arms are combinations; chemoio.calibration.targets)."""
+        from chemoio.calibration.targets import is_combination
+
+        out = set()
+        for t in self.targets:
+            if not t.in_stage("trajectory"):
+                continue
+            spec = self._spec_cache[t.spec]
+            combo = {a.name for a in spec.arms if is_combination(a)}
+            if combo & set(t.arm.split(" vs ") if t.kind == "hr" else [t.arm]):
+                out.add(spec.population.tumor)
+        return sorted(out)
 
     def _informed_drugs(self) -> dict[str, set[str]]:
         """Agents of the arms with a tumour-response (stage-A) target, per tumour type."""
@@ -265,10 +297,11 @@ class Calibration:
 
     def _penalty(self, names: list[str], x: np.ndarray) -> np.ndarray:
         """Prior residuals ln(m)/SD of the class multipliers and of the tumour types' chemo
-        sensitivity scales (MAP estimate)."""
-        return np.array([v / CLASS_PRIOR_SD if n.startswith("chemo_class.") else v / SENSITIVITY_PRIOR_SD
-                         for n, v in zip(names, x)
-                         if n.startswith(("chemo_class.", "chemo_sensitivity_scale."))])
+        sensitivity and kill scales (MAP estimate)."""
+        sd = {"chemo_class.": CLASS_PRIOR_SD, "chemo_sensitivity_scale.": SENSITIVITY_PRIOR_SD,
+              "kill_scale.": KILL_SCALE_PRIOR_SD}
+        return np.array([v / sd[n.split(".", 1)[0] + "."] for n, v in zip(names, x)
+                         if n.startswith(tuple(sd))])
 
     def _bounds(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = [], []
@@ -283,6 +316,8 @@ class Calibration:
                 b = GROWTH_BOUNDS
             elif n.startswith("chemo_sensitivity_scale."):
                 b = SENSITIVITY_BOUNDS
+            elif n.startswith("kill_scale."):
+                b = KILL_SCALE_BOUNDS
             elif n in SURVIVAL_SHARED:
                 b = SURVIVAL_SHARED[n]
             elif n.endswith("recurrence_per_month_at_1e6_cells"):
@@ -358,6 +393,8 @@ class Calibration:
             parameters=params, residuals=table, stage_a_cost=float(cost_a),
             stage_b_cost=float(cost_b), n_evaluations=self.n_eval, wall_s=time.perf_counter() - t0,
             settings={"seed": self.seed, "n_scale": self.n_scale, "replicates": self.replicates,
+                      **({"kill_scales": True} if self.kill_scales else {}),
+                      **({"combination_survival": True} if self.combination_survival else {}),
                       "specs": self.specs, "free_stage_a": self.free_a, "free_stage_b": self.free_b},
         )
 

@@ -10,6 +10,13 @@ Role of a target:
   and comparisons between such arms;
 * ``predict`` - anything involving a combination arm (chemotherapy + ICI, or two ICIs):
   never fitted, predicted by the mechanism.
+
+With ``fit_combinations=True`` (the opt-in kill-scale calibration, ``chemoio calibrate
+--kill-scales``) the tumour-response targets (ORR, PFS, pCR, PFS HR, EFS events) of the
+chemotherapy + ICI arms of a tumour type with no checkpoint-inhibitor monotherapy arm among
+the specs are fitted too: they are the only arms that show how that tumour type's T cells
+kill (its ``kill_scale.<tumor>``; docs/calibration.md). Their survival targets stay
+predictions.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class Target:
     ci: tuple[float, float] | None
     role: str  # "fit" or "predict"
     n: int | None = None  # patients behind an ITT arm percentage (binomial uncertainty)
+    both_stages: bool = False  # a survival target fitted in stage A as well (see in_stage)
 
     @property
     def transform(self) -> str:
@@ -62,8 +70,9 @@ class Target:
 
     def in_stage(self, stage: str) -> bool:
         """Whether the residual of this target enters ``stage`` ('trajectory' = stage A,
-        'survival' = stage B): its own stage, and both for :data:`BOTH_STAGE_KEYS`."""
-        return self.stage == stage or self.key in BOTH_STAGE_KEYS
+        'survival' = stage B): its own stage, and both for :data:`BOTH_STAGE_KEYS` and for a
+        target marked ``both_stages``."""
+        return self.stage == stage or self.key in BOTH_STAGE_KEYS or self.both_stages
 
     def t(self, x: float) -> float:
         return _transform(self.transform, x)
@@ -102,25 +111,79 @@ def is_combination(arm) -> bool:
     return False
 
 
-def collect_targets(specs: list[str] | None = None) -> list[Target]:
-    """Every usable published number of the shipped specs (or of ``specs``)."""
-    out: list[Target] = []
+def is_ici_monotherapy(arm) -> bool:
+    """True when an arm's regimen(s) hold checkpoint inhibitors and no chemotherapy, one ICI
+    per regimen."""
+    from chemoio.drugs import get_drug
+    from chemoio.regimens import resolve_regimen
+
+    for name in (arm.regimens or {arm.regimen: 1.0}):
+        kinds = [get_drug(d).kind for d in resolve_regimen(name).drugs]
+        if "chemotherapy" in kinds or len(set(resolve_regimen(name).drugs)) != 1:
+            return False
+    return True
+
+
+def tumors_without_ici_monotherapy(specs: list[str] | None = None) -> list[str]:
+    """Tumour types of ``specs`` (default: the shipped specs with published numbers) that have
+    a combination arm but no checkpoint-inhibitor monotherapy arm with a published number
+    (in all patients, in a subgroup or in a comparison)."""
+    mono, combo = set(), set()
     for name in specs or list_specs():
+        spec = load_spec(name)
+        if spec.published is None:
+            continue
+        pub = spec.published
+        published = set(pub.arms or {})
+        for arms in (getattr(pub, "subgroups", None) or {}).values():
+            published.update(arms)
+        for comp in pub.comparisons or []:
+            published.update((comp.experimental, comp.control))
+        for arm in spec.arms:
+            if is_combination(arm):
+                combo.add(spec.population.tumor)
+            elif arm.name in published and is_ici_monotherapy(arm):
+                mono.add(spec.population.tumor)
+    return sorted(combo - mono)
+
+
+def collect_targets(specs: list[str] | None = None, *, fit_combinations: bool = False,
+                    combination_survival: bool = False) -> list[Target]:
+    """Every usable published number of the shipped specs (or of ``specs``); with
+    ``fit_combinations`` the tumour-response targets of the combination arms of tumour types
+    without an ICI-monotherapy arm are fitted (module docstring), and with
+    ``combination_survival`` as well their survival targets, in both calibration stages."""
+    out: list[Target] = []
+    names = specs or list_specs()
+    # a tumour type whose only ICI arms are combinations: their tumour-response targets are fitted
+    no_mono = set(tumors_without_ici_monotherapy(names)) if fit_combinations else set()
+    for name in names:
         spec = load_spec(name)
         pub = spec.published
         if pub is None:
             continue
         combo = {a.name for a in spec.arms if is_combination(a)}
         sizes = spec.arm_sizes()
+        fit_combo = spec.population.tumor in no_mono
+
+        def role(arms: list[str], key: str) -> str:
+            if not combo & set(arms):
+                return "fit"
+            if fit_combo and (combination_survival or key in TRAJECTORY_KEYS or key in BOTH_STAGE_KEYS):
+                return "fit"
+            return "predict"
+
+        def both(arms: list[str], key: str) -> bool:
+            """A fitted survival target of a combination arm enters stage A too."""
+            return bool(fit_combo and combination_survival and combo & set(arms) and key not in TRAJECTORY_KEYS)
 
         def add_arm(arm: str, subgroup: str, values) -> None:
             for key, pv in (values or {}).items():
                 if key not in ARM_STATISTICS or pv is None or pv.value is None:
                     continue
                 out.append(Target(name, spec.trial_id, "arm", arm, subgroup, key, float(pv.value),
-                                  tuple(pv.ci) if pv.ci is not None else None,
-                                  "predict" if arm in combo else "fit",
-                                  sizes.get(arm) if subgroup == "ITT" else None))
+                                  tuple(pv.ci) if pv.ci is not None else None, role([arm], key),
+                                  sizes.get(arm) if subgroup == "ITT" else None, both([arm], key)))
 
         for arm, values in (pub.arms or {}).items():
             add_arm(arm, "ITT", values)
@@ -134,9 +197,10 @@ def collect_targets(specs: list[str] | None = None) -> list[Target]:
                 ci = None  # a 99.5 % CI is not a 95 % CI: use the default uncertainty
             else:
                 ci = tuple(comp.hr.ci) if comp.hr.ci is not None else None
-            role = "predict" if (comp.experimental in combo or comp.control in combo) else "fit"
             out.append(Target(name, spec.trial_id, "hr", f"{comp.experimental} vs {comp.control}",
-                              comp.subgroup or "ITT", f"HR {comp.endpoint}", float(comp.hr.value), ci, role))
+                              comp.subgroup or "ITT", f"HR {comp.endpoint}", float(comp.hr.value), ci,
+                              role([comp.experimental, comp.control], f"HR {comp.endpoint}"),
+                              both_stages=both([comp.experimental, comp.control], f"HR {comp.endpoint}")))
     return out
 
 
