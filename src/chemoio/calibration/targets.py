@@ -98,30 +98,27 @@ def _transform(kind: str, x: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def is_combination(arm) -> bool:
-    """True when an arm's regimen(s) combine chemotherapy with an ICI, or two ICIs."""
+def _regimen_agents(arm) -> list[tuple[set[str], set[str]]]:
+    """(cytotoxics, checkpoint inhibitors) of each regimen of an arm."""
     from chemoio.drugs import get_drug
     from chemoio.regimens import resolve_regimen
 
+    out = []
     for name in (arm.regimens or {arm.regimen: 1.0}):
-        kinds = [get_drug(d).kind for d in resolve_regimen(name).drugs]
-        icis = {d for d, k in zip(resolve_regimen(name).drugs, kinds) if k != "chemotherapy"}
-        if len(icis) > 1 or (icis and "chemotherapy" in kinds):
-            return True
-    return False
+        drugs = set(resolve_regimen(name).drugs)
+        chemo = {d for d in drugs if get_drug(d).kind == "chemotherapy"}
+        out.append((chemo, drugs - chemo))
+    return out
+
+
+def is_combination(arm) -> bool:
+    """True when an arm's regimen(s) combine chemotherapy with an ICI, or two ICIs."""
+    return any(len(icis) > 1 or (icis and chemo) for chemo, icis in _regimen_agents(arm))
 
 
 def is_ici_monotherapy(arm) -> bool:
-    """True when an arm's regimen(s) hold checkpoint inhibitors and no chemotherapy, one ICI
-    per regimen."""
-    from chemoio.drugs import get_drug
-    from chemoio.regimens import resolve_regimen
-
-    for name in (arm.regimens or {arm.regimen: 1.0}):
-        kinds = [get_drug(d).kind for d in resolve_regimen(name).drugs]
-        if "chemotherapy" in kinds or len(set(resolve_regimen(name).drugs)) != 1:
-            return False
-    return True
+    """True when every regimen of an arm is one checkpoint inhibitor and no chemotherapy."""
+    return all(not chemo and len(icis) == 1 for chemo, icis in _regimen_agents(arm))
 
 
 def tumors_without_ici_monotherapy(specs: list[str] | None = None) -> list[str]:
