@@ -323,3 +323,60 @@ def test_validation_labels_follow_how_the_set_was_calibrated(tmp_path):
     both = validate({**shipped, "kill_scale.esophageal": 0.5}, replicates=1, specs=["keynote590"],
                     combination_survival=True).table
     assert role(both, "pembro_chemo", "median_os_months") == "fit"
+    # a set written by ``--lymphotoxicity`` says so, and its combination responses are fitted
+    res = dataclasses.replace(res, settings={"seed": 5, "specs": ["keynote590"], "lymphotoxicity": True})
+    path = write_parameter_set(res, tmp_path / "lympho.yaml", "chemoio calibrate --lymphotoxicity")
+    assert _parameter_set_settings(path)["lymphotoxicity"] is True
+    lympho = validate(shipped, replicates=1, specs=["keynote590"], lymphotoxicity=True).table
+    assert role(lympho, "pembro_chemo", "orr_percent") == "fit"
+    assert role(lympho, "pembro_chemo", "median_os_months") == "predict"
+
+
+def test_lymphotoxicity_calibration_fits_every_chemo_ici_arms_response():
+    """``fit_chemo_ici`` (``chemoio calibrate --lymphotoxicity``) fits the tumour-response
+    targets of every chemotherapy + ICI arm, whatever the tumour type, and keeps their survival
+    targets and every two-ICI arm (CheckMate 067 nivolumab + ipilimumab) predictions."""
+    from chemoio.calibration.targets import is_chemo_ici
+
+    targets = collect_targets(["keynote361", "checkmate067"], fit_chemo_ici=True)
+    uc = {(t.arm, t.key): t.role for t in targets if t.spec == "keynote361" and t.subgroup == "ITT"}
+    assert uc[("pembro_chemo", "orr_percent")] == "fit"
+    assert uc[("pembro_chemo", "median_pfs_months")] == "fit"
+    assert uc[("pembro_chemo vs chemo", "HR PFS")] == "fit"
+    assert uc[("pembro_chemo", "median_os_months")] == "predict"
+    assert uc[("pembro_chemo vs chemo", "HR OS")] == "predict"
+    mel = [t for t in targets if t.spec == "checkmate067" and "nivo_ipi" in t.arm]
+    assert mel and all(t.role == "predict" for t in mel)
+    spec = load_spec("checkmate067")
+    assert not is_chemo_ici(spec.arm("nivo_ipi")) and is_combination(spec.arm("nivo_ipi"))
+    assert is_chemo_ici(load_spec("keynote361").arm("pembro_chemo"))
+    plain = collect_targets(["keynote361"])
+    assert all(t.role == "predict" for t in plain if "pembro_chemo" in t.arm)
+
+
+def test_lymphotoxicity_is_free_and_penalised_only_when_asked():
+    """The opt-in frees the shared intratumoural lymphotoxicity (bounds 0.1-100 x its prior,
+    log-normal penalty of SD 1), fits the combination arms' response with it, and the set
+    records the setting; kill scales stay reserved for tumour types without an
+    ICI-monotherapy arm even when both options are on."""
+    from chemoio.calibration.fit import LYMPHOTOX_FREE, LYMPHOTOX_PRIOR_SD
+    from chemoio.model.parameters import default_vector, index_of
+
+    default = Calibration(["keynote361"])
+    assert LYMPHOTOX_FREE not in default.free_a
+    cal = Calibration(["keynote361"], lymphotoxicity=True)
+    assert LYMPHOTOX_FREE in cal.free_a
+    assert any(t.arm == "pembro_chemo" and t.key == "orr_percent" for t in cal.targets)
+    j = cal.free_a.index(LYMPHOTOX_FREE)
+    prior = float(default_vector()[index_of(LYMPHOTOX_FREE)])
+    lo, hi = cal._bounds(cal.free_a)
+    assert (math.exp(lo[j]), math.exp(hi[j])) == pytest.approx((0.1, 100.0))
+    x = cal._start(cal.free_a)
+    assert x[j] == 0.0
+    x[j] = np.log(10.0)
+    assert np.log(10.0) / LYMPHOTOX_PRIOR_SD in list(cal._penalty(cal.free_a, x))
+    assert cal._decode(cal.free_a, x)[LYMPHOTOX_FREE] == pytest.approx(10 * prior)
+    started = Calibration(["keynote361"], lymphotoxicity=True, base={LYMPHOTOX_FREE: 3 * prior})
+    assert started._start(started.free_a)[j] == pytest.approx(np.log(3.0))
+    both = Calibration(["keynote361", "keynote590"], lymphotoxicity=True, kill_scales=True)
+    assert [n for n in both.free_a if n.startswith("kill_scale.")] == ["kill_scale.esophageal"]

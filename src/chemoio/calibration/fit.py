@@ -6,7 +6,8 @@ Procedure (docs/calibration.md):
    arms and the comparisons between such arms (:mod:`chemoio.calibration.targets`).
    Combination arms are predicted by the mechanism; only the opt-in ``kill_scales``
    calibration fits the tumour-response targets of the combination arms of a tumour type
-   that has no ICI-monotherapy arm.
+   that has no ICI-monotherapy arm, and the opt-in ``lymphotoxicity`` calibration those of
+   every chemotherapy + ICI arm.
 2. **Stage A - tumour response** (ORR, median PFS, pCR, PFS HRs, and EFS events, which
    progression before surgery decides in part). Free: the shared immune parameters (PD-1
    engagement half-maximum, reinvigoration rate, the two anti-CTLA-4 terms), the stroma
@@ -15,7 +16,8 @@ Procedure (docs/calibration.md):
    (between-patient log-SD of growth and of chemo sensitivity), a growth-rate scale per
    tumour type and a chemo-sensitivity scale per tumour type with a fitted chemotherapy arm
    (prior-penalised); with ``kill_scales``, also a CD8 kill scale per tumour type with a
-   fitted combination arm (prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
+   fitted combination arm (prior-penalised); with ``lymphotoxicity``, also chemotherapy's
+   kill of CD8 effectors in the tumour (shared, prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
    random numbers), ``replicates`` trials per spec, and fits the median over replicates;
    survival-link parameters stay at the start set's values during stage A.
 3. **Stage B - survival link** (median OS, OS landmarks, OS HRs, EFS). Free: the Weibull
@@ -101,6 +103,14 @@ SENSITIVITY_PRIOR_SD = 0.7
 # Log-normal prior penalty around 1 (SD 1). Not used by the shipped set (docs/calibration.md).
 KILL_SCALE_BOUNDS = (0.05, 5.0)
 KILL_SCALE_PRIOR_SD = 1.0
+# Chemotherapy's kill of the CD8 effectors in the tumour (``lymphotox_tumour_max_per_day``;
+# opt-in, ``lymphotoxicity=True``): shared by every tumour type, bounds × prior (0.3/day, assumed)
+# and a log-normal prior penalty (SD 1). It acts only while chemotherapy is given, so a
+# chemotherapy arm alone cannot tell it from potency; the tumour-response targets of the
+# chemotherapy + ICI arms are fitted with it (chemoio.calibration.targets, docs/calibration.md).
+LYMPHOTOX_FREE = "lymphotox_tumour_max_per_day"
+LYMPHOTOX_BOUNDS = (0.1, 100.0)
+LYMPHOTOX_PRIOR_SD = 1.0
 # finite-difference step in log-parameter space: 20 %, coarse enough that the discrete
 # trial statistics (response counts, Kaplan-Meier medians) change between the two points
 DIFF_STEP = 0.2
@@ -212,14 +222,18 @@ class Calibration:
                  n_scale: float = 1.0, replicates: int = 1, base: dict[str, float] | None = None,
                  log: Callable[[str], None] | None = None, targets: list[Target] | None = None,
                  free_a: list[str] | None = None, free_b: list[str] | None = None,
-                 kill_scales: bool = False, combination_survival: bool = False):
+                 kill_scales: bool = False, combination_survival: bool = False,
+                 lymphotoxicity: bool = False):
         all_targets = targets if targets is not None else collect_targets(
-            specs, fit_combinations=kill_scales, combination_survival=kill_scales and combination_survival)
+            specs, fit_combinations=kill_scales, combination_survival=kill_scales and combination_survival,
+            fit_chemo_ici=lymphotoxicity)
         self.targets = [t for t in all_targets if t.role == "fit" and t.spec not in exclude]
+        self._target_specs = specs  # the specs the targets were collected from (None = all shipped)
         self.specs = sorted({t.spec for t in self.targets})
         self.seed, self.n_scale, self.replicates = seed, n_scale, replicates
         self.kill_scales = kill_scales
         self.combination_survival = kill_scales and combination_survival
+        self.lymphotoxicity = lymphotoxicity
         self.log = log or (lambda msg: None)
         self.base = dict(base or {})
         # each spec is parsed once (the YAML was ~7 % of an evaluation)
@@ -236,6 +250,7 @@ class Calibration:
         self.free_a = (list(SHARED_FREE) + list(SPREAD_FREE) + [f"growth_scale.{t}" for t in self.tumors]
                        + [f"chemo_sensitivity_scale.{t}" for t in _chemo_tumors(drugs)]
                        + ([f"kill_scale.{t}" for t in self._combination_fit_tumors()] if kill_scales else [])
+                       + ([LYMPHOTOX_FREE] if lymphotoxicity else [])
                        + [f"chemo_class.{c}" for c in _fitted_classes(drugs)])
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
@@ -252,17 +267,18 @@ class Calibration:
         self.states: dict[str, dict] = {}
 
     def _combination_fit_tumors(self) -> list[str]:
-        """Tumour types with a fitted tumour-response target on a combination arm (their only
-        checkpoint-inhibitor arms are combinations; chemoio.calibration.targets)."""
-        from chemoio.calibration.targets import is_combination
+        """Tumour types with a fitted tumour-response target on a combination arm whose only
+        checkpoint-inhibitor arms are combinations (chemoio.calibration.targets)."""
+        from chemoio.calibration.targets import is_combination, tumors_without_ici_monotherapy
 
+        no_mono = set(tumors_without_ici_monotherapy(self._target_specs))
         out = set()
         for t in self.targets:
             if not t.in_stage("trajectory"):
                 continue
             spec = self._spec_cache[t.spec]
             combo = {a.name for a in spec.arms if is_combination(a)}
-            if combo & set(t.arm.split(" vs ") if t.kind == "hr" else [t.arm]):
+            if combo & set(t.arm.split(" vs ") if t.kind == "hr" else [t.arm]) and spec.population.tumor in no_mono:
                 out.add(spec.population.tumor)
         return sorted(out)
 
@@ -300,8 +316,9 @@ class Calibration:
         sensitivity and kill scales (MAP estimate)."""
         sd = {"chemo_class.": CLASS_PRIOR_SD, "chemo_sensitivity_scale.": SENSITIVITY_PRIOR_SD,
               "kill_scale.": KILL_SCALE_PRIOR_SD}
-        return np.array([v / sd[n.split(".", 1)[0] + "."] for n, v in zip(names, x)
-                         if n.startswith(tuple(sd))])
+        out = [v / sd[n.split(".", 1)[0] + "."] for n, v in zip(names, x) if n.startswith(tuple(sd))]
+        out += [v / LYMPHOTOX_PRIOR_SD for n, v in zip(names, x) if n == LYMPHOTOX_FREE]
+        return np.array(out)
 
     def _bounds(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         lo, hi = [], []
@@ -318,6 +335,8 @@ class Calibration:
                 b = SENSITIVITY_BOUNDS
             elif n.startswith("kill_scale."):
                 b = KILL_SCALE_BOUNDS
+            elif n == LYMPHOTOX_FREE:
+                b = LYMPHOTOX_BOUNDS
             elif n in SURVIVAL_SHARED:
                 b = SURVIVAL_SHARED[n]
             elif n.endswith("recurrence_per_month_at_1e6_cells"):
@@ -395,6 +414,7 @@ class Calibration:
             settings={"seed": self.seed, "n_scale": self.n_scale, "replicates": self.replicates,
                       **({"kill_scales": True} if self.kill_scales else {}),
                       **({"combination_survival": True} if self.combination_survival else {}),
+                      **({"lymphotoxicity": True} if self.lymphotoxicity else {}),
                       "specs": self.specs, "free_stage_a": self.free_a, "free_stage_b": self.free_b},
         )
 

@@ -17,6 +17,11 @@ chemotherapy + ICI arms of a tumour type with no checkpoint-inhibitor monotherap
 the specs are fitted too: they are the only arms that show how that tumour type's T cells
 kill (its ``kill_scale.<tumor>``; docs/calibration.md). Their survival targets stay
 predictions.
+
+With ``fit_chemo_ici=True`` (the opt-in lymphotoxicity calibration, ``chemoio calibrate
+--lymphotoxicity``) the tumour-response targets of every chemotherapy + ICI arm are fitted:
+how much chemotherapy takes away from the T cells that a checkpoint inhibitor frees acts only
+when both are given, so only those arms inform it. Their survival targets stay predictions.
 """
 
 from __future__ import annotations
@@ -116,6 +121,11 @@ def is_combination(arm) -> bool:
     return any(len(icis) > 1 or (icis and chemo) for chemo, icis in _regimen_agents(arm))
 
 
+def is_chemo_ici(arm) -> bool:
+    """True when some regimen of an arm gives chemotherapy together with a checkpoint inhibitor."""
+    return any(chemo and icis for chemo, icis in _regimen_agents(arm))
+
+
 def is_ici_monotherapy(arm) -> bool:
     """True when every regimen of an arm is one checkpoint inhibitor and no chemotherapy."""
     return all(not chemo and len(icis) == 1 for chemo, icis in _regimen_agents(arm))
@@ -145,11 +155,12 @@ def tumors_without_ici_monotherapy(specs: list[str] | None = None) -> list[str]:
 
 
 def collect_targets(specs: list[str] | None = None, *, fit_combinations: bool = False,
-                    combination_survival: bool = False) -> list[Target]:
+                    combination_survival: bool = False, fit_chemo_ici: bool = False) -> list[Target]:
     """Every usable published number of the shipped specs (or of ``specs``); with
     ``fit_combinations`` the tumour-response targets of the combination arms of tumour types
     without an ICI-monotherapy arm are fitted (module docstring), and with
-    ``combination_survival`` as well their survival targets, in both calibration stages."""
+    ``combination_survival`` as well their survival targets, in both calibration stages; with
+    ``fit_chemo_ici`` the tumour-response targets of every chemotherapy + ICI arm."""
     out: list[Target] = []
     names = specs or list_specs()
     # a tumour type whose only ICI arms are combinations: their tumour-response targets are fitted
@@ -160,6 +171,7 @@ def collect_targets(specs: list[str] | None = None, *, fit_combinations: bool = 
         if pub is None:
             continue
         combo = {a.name for a in spec.arms if is_combination(a)}
+        chemo_ici = {a.name for a in spec.arms if is_chemo_ici(a)} if fit_chemo_ici else set()
         sizes = spec.arm_sizes()
         fit_combo = spec.population.tumor in no_mono
 
@@ -167,6 +179,8 @@ def collect_targets(specs: list[str] | None = None, *, fit_combinations: bool = 
             if not combo & set(arms):
                 return "fit"
             if fit_combo and (combination_survival or key in TRAJECTORY_KEYS or key in BOTH_STAGE_KEYS):
+                return "fit"
+            if combo & set(arms) <= chemo_ici and (key in TRAJECTORY_KEYS or key in BOTH_STAGE_KEYS):
                 return "fit"
             return "predict"
 

@@ -81,13 +81,14 @@ def summarize(table: pd.DataFrame, calls: pd.DataFrame) -> dict:
 
 def validate(parameters: dict[str, float] | None = None, *, replicates: int = 20,
              specs: list[str] | None = None, log: Callable[[str], None] | None = None,
-             combination_survival: bool = False) -> ValidationResult:
+             combination_survival: bool = False, lymphotoxicity: bool = False) -> ValidationResult:
     """Run every (or the given) shipped spec with all arms and compare with published.
 
     A parameter set with ``kill_scale.<tumor>`` entries was made by the kill-scale
     calibration (``chemoio calibrate --kill-scales``), which fits some combination arms'
     tumour-response targets (and, with ``combination_survival``, their survival targets);
-    the table labels those ``fit``."""
+    ``lymphotoxicity``: the set was made by ``chemoio calibrate --lymphotoxicity``, which fits
+    every chemotherapy + ICI arm's tumour-response targets. The table labels those ``fit``."""
     log = log or (lambda m: None)
     names = specs or list_specs()
     if parameters is None:
@@ -97,7 +98,8 @@ def validate(parameters: dict[str, float] | None = None, *, replicates: int = 20
     else:
         used = parameters
     kill = any(str(k).startswith("kill_scale.") for k in used)
-    targets = collect_targets(names, fit_combinations=kill, combination_survival=kill and combination_survival)
+    targets = collect_targets(names, fit_combinations=kill, combination_survival=kill and combination_survival,
+                              fit_chemo_ici=lymphotoxicity)
     rows, calls = [], []
     for name in names:
         res = run_trial(load_spec(name), replicates=replicates, parameters=parameters)
@@ -111,21 +113,24 @@ def validate(parameters: dict[str, float] | None = None, *, replicates: int = 20
 
 def validate_split(*, replicates: int = 10, budget_a: int = 40, budget_b: int = 120, seed: int = 2026,
                    fit_replicates: int = 1, kill_scales: bool = False, combination_survival: bool = False,
+                   lymphotoxicity: bool = False,
                    log: Callable[[str], None] | None = None) -> ValidationResult:
     """Leave-one-trial-out: calibrate without trial k (``fit_replicates`` trials per spec and
     evaluation, from the priors; ``kill_scales``, ``combination_survival``: the kill-scale
-    calibration), then predict
+    calibration; ``lymphotoxicity``: the lymphotoxicity calibration), then predict
     every number of k (``replicates`` trials)."""
     from chemoio.calibration.fit import Calibration
 
     log = log or (lambda m: None)
     names = list_specs()
     targets = collect_targets(names, fit_combinations=kill_scales,
-                              combination_survival=kill_scales and combination_survival)
+                              combination_survival=kill_scales and combination_survival,
+                              fit_chemo_ici=lymphotoxicity)
     rows, calls = [], []
     for name in names:
         cal = Calibration(exclude=(name,), seed=seed, replicates=fit_replicates, log=log,
-                          kill_scales=kill_scales, combination_survival=combination_survival)
+                          kill_scales=kill_scales, combination_survival=combination_survival,
+                          lymphotoxicity=lymphotoxicity)
         fit = cal.run(budget_a=budget_a, budget_b=budget_b)
         res = run_trial(load_spec(name), replicates=replicates, parameters=fit.parameters)
         held_out = [t for t in targets if t.spec == name]
