@@ -124,6 +124,70 @@ def test_scale_chemo_scales_capped_items_and_keeps_antibodies_and_maintenance():
                            "paclitaxel 40 mg/m2 qw x6; carboplatin AUC2.5 q3w x2; 5-fluorouracil 400 mg/m2 d1-5 q3w x35")
 
 
+# ----------------------------------------------------------------------------- interaction
+
+
+def test_better_of_takes_the_later_time_and_its_event():
+    from chemoio.experiments.exp_interaction import better_of
+
+    t, e = better_of([3.0, 5.0, 4.0, 4.0], [True, True, False, True],
+                        [6.0, 2.0, 4.0, 4.0], [False, True, True, True])
+    assert list(t) == [6.0, 5.0, 4.0, 4.0]
+    # the longer time's event status; at equal times an event only when both are events
+    assert list(e) == [False, True, False, True]
+
+
+def test_monotherapy_transforms_remove_one_part_only():
+    from chemoio.experiments.exp_interaction import chemo_only, ici_only
+    from chemoio.regimens import get_preset
+
+    combo = get_preset("keynote189_pembro_chemo_carbo")
+    ici = ici_only(combo)
+    chemo = chemo_only(combo)
+    assert sorted(i.drug for i in ici.items) == ["pembrolizumab"]
+    assert sorted(i.drug for i in chemo.items) == ["carboplatin", "pemetrexed"]
+    with pytest.raises(ChemoioInputError) as e:
+        ici_only(chemo)
+    assert e.value.field == "trial"
+
+
+def test_interaction_compares_the_combination_with_its_parts_in_the_same_patients():
+    """The three conditions run the same virtual patients (the experiment checks it), so the
+    better-of-two benchmark can only beat each part: its response rate lies between the larger
+    monotherapy rate and their sum, and its Kaplan-Meier curve is never below either part's.
+    The combination row is the trial as designed."""
+    from chemoio.experiments import common as cm
+    from chemoio.trial import load_spec
+
+    res = ex.interaction("keynote189", **TINY)
+    t = res.table.set_index("condition")
+    assert list(t.index) == ["control", "chemo", "ici", "ia", "ia_uncorrelated", "combination"]
+    assert max(t.at["chemo", "orr"], t.at["ici", "orr"]) <= t.at["ia", "orr"] <= t.at["chemo", "orr"] + t.at["ici", "orr"]
+    assert t.at["ia", "median_pfs"] >= max(t.at["chemo", "median_pfs"], t.at["ici", "median_pfs"])
+    grid = np.linspace(0, 12, 49)
+    curves = res.data["curves"]
+
+    def at(key):
+        tj, s = curves[key]
+        return s[np.searchsorted(tj, grid, side="right") - 1]
+
+    assert np.all(at("ia") >= np.maximum(at("chemo"), at("ici")) - 1e-12)
+    spec = load_spec("keynote189")
+    original = cm.run_condition(spec, replicates=1, seed=3, n_scale=0.1)
+    exp = original.patients[original.patients.arm == "pembro_chemo"]
+    assert t.at["combination", "orr"] == pytest.approx(100 * exp.responder.mean())
+    assert np.isfinite(t.at["combination", "hr_vs_independent_action"])
+    assert any("independent action" in h for h in res.headline)
+    assert any("Published combination arm" in h for h in res.headline)
+
+
+def test_interaction_of_a_neoadjuvant_trial_reads_pcr_and_efs(tmp_path):
+    res = ex.interaction("keynote522", **TINY)
+    assert {"median_efs", "pcr", "hr_efs"} <= set(res.table.columns)
+    paths = res.write(tmp_path)
+    assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 # ----------------------------------------------------------------------------- CLI and errors
 
 
@@ -156,6 +220,8 @@ def test_cli_writes_table_plot_and_summary(tmp_path):
     (["biomarker", "--pdl1", "tsp"], "--pdl1"),
     (["biomarker", "--tmb", "ten"], "--tmb"),
     (["dose", "--n-scale", "0"], "--n-scale"),
+    (["interaction", "--trial", "checkmate067"], "--trial"),
+    (["interaction", "--seed=-1"], "--seed"),
 ])
 def test_cli_bad_input_names_the_option(args, option, tmp_path):
     from typer.testing import CliRunner

@@ -8,6 +8,8 @@ chemotherapy comparison, changes only the design of the arms and reruns the virt
 ``sequencing(trial, offsets=...)``    chemotherapy before, with or after the checkpoint inhibitor
 ``biomarker(trial, pdl1=..., tmb=...)`` benefit by PD-L1 category and TMB
 ``dose(trial, dose_pct=..., cycles=...)`` chemotherapy dose and number of cycles
+``interaction(trial)``                the combination against independent action of its parts
+                                      (the better of each drug alone, in the same patients)
 
 Each returns an :class:`ExperimentResult` with ``.table`` (pandas), ``.plot(path)`` and
 ``.write(folder)`` (table.csv, plot.png, summary.md). See docs/experiments.md.
@@ -23,6 +25,7 @@ from chemoio.experiments.common import ExperimentResult
 from chemoio.experiments.exp_biomarker import biomarker
 from chemoio.experiments.exp_dose import dose, scale_chemo
 from chemoio.experiments.exp_icd import backbone_regimen, icd, list_backbones, swap_backbone
+from chemoio.experiments.exp_interaction import interaction
 from chemoio.experiments.exp_sequencing import sequencing, shift_regimen
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "biomarker",
     "dose",
     "icd",
+    "interaction",
     "list_backbones",
     "scale_chemo",
     "sequencing",

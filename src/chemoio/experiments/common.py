@@ -343,13 +343,14 @@ class Work:
 
 
 def run_condition(spec: "TrialSpec", *, replicates: int, seed: int, n_scale: float,
-                  work: Work | None = None) -> "TrialResult":
-    """Run one condition (a derived spec) with the experiment's settings."""
+                  work: Work | None = None, parameters: dict[str, float] | None = None) -> "TrialResult":
+    """Run one condition (a derived spec) with the experiment's settings (``parameters``: a
+    parameter set; default the shipped one)."""
     from chemoio.trial.runner import run_trial
 
     planned = 2 * patients_per_run(spec, replicates, n_scale)
     start = work.done if work else 0
-    res = run_trial(spec, replicates=replicates, seed=seed, n_scale=n_scale,
+    res = run_trial(spec, replicates=replicates, seed=seed, n_scale=n_scale, parameters=parameters,
                     progress=work.step if work else None)
     if work:
         work.finish_block(planned, start)
@@ -580,7 +581,8 @@ class ExperimentResult:
 
     ``table``: one row per condition (pandas); ``settings``: what was run; ``notes``: how to
     read it. ``plot(path)`` writes the figure, ``write(folder)`` writes table.csv, plot.png
-    and summary.md. ``specs`` maps each condition to the derived TrialSpec that was run."""
+    and summary.md. ``specs`` maps each condition to the derived TrialSpec that was run;
+    ``data`` holds what an experiment's figure needs beyond the table (e.g. survival curves)."""
 
     name: str
     trial: str
@@ -591,6 +593,7 @@ class ExperimentResult:
     specs: dict[str, Any] = field(default_factory=dict)
     display_columns: list[str] = field(default_factory=list)
     _figure: Callable[["ExperimentResult"], "Figure"] | None = field(default=None, repr=False)
+    data: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def figure(self) -> "Figure":
         """The experiment's figure (matplotlib Figure, no pyplot)."""

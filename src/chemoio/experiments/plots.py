@@ -220,3 +220,34 @@ def dose_figure(res: "ExperimentResult") -> "Figure":
     ax.legend(frameon=False, fontsize=7)
     fig.suptitle(f"{res.trial}: chemotherapy dose and cycles", fontsize=11)
     return fig
+
+
+def interaction_figure(res: "ExperimentResult") -> "Figure":
+    """Kaplan-Meier curves of the control arm, each monotherapy, independent action (same
+    patients and uncorrelated) and the combination; response rates as bars."""
+    df = res.table
+    curves = res.data["curves"]
+    ep = res.data["endpoint"]
+    rate = "pcr" if "pcr" in df.columns else "orr"
+    style = {"control": ("#888888", "-"), "chemo": (PALETTE[0], "-"), "ici": (PALETTE[1], "-"),
+             "ia": (PALETTE[3], "--"), "ia_uncorrelated": (PALETTE[3], ":"), "combination": (PALETTE[2], "-")}
+    fig = _new_figure(11.0, 4.2, footer=True)
+    ax, bx = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.2, 1.0]})
+    _style_axes(ax, grid_axis="both")
+    for row in df.itertuples(index=False):
+        tj, s = curves[row.condition]
+        color, ls = style.get(row.condition, ("#333333", "-"))
+        ax.step(tj, 100.0 * s, where="post", color=color, ls=ls, lw=1.6, label=row.label)
+    ax.set_xlabel("months from randomisation")
+    ax.set_ylabel(f"{ep.upper()}, % event-free")
+    ax.set_ylim(0, 102)
+    ax.legend(frameon=False, fontsize=8)
+    _style_axes(bx, grid_axis="x")
+    y = np.arange(len(df))[::-1]
+    colors = [style.get(c, ("#333333", "-"))[0] for c in df.condition]
+    bx.barh(y, df[rate], color=colors, alpha=0.85)
+    bx.set_yticks(y)
+    bx.set_yticklabels(df.label, fontsize=8)
+    bx.set_xlabel(f"{rate.upper() if rate == 'orr' else 'pCR'} (%)")
+    fig.suptitle(f"{res.trial}: the combination against independent action of its parts", fontsize=11)
+    return fig

@@ -4,6 +4,7 @@
 ``chemoio experiment sequencing``  chemotherapy before, with or after the checkpoint inhibitor
 ``chemoio experiment biomarker``   benefit by PD-L1 category and TMB
 ``chemoio experiment dose``        chemotherapy dose and number of cycles
+``chemoio experiment interaction`` the combination against independent action of its parts
 
 Each writes table.csv, plot.png and summary.md to ``--out`` and prints the table.
 Mistakes in options print one line naming the option (exit status 2).
@@ -26,7 +27,7 @@ from chemoio.errors import ChemoioInputError
 # this module imports cli.py only inside functions, so it works under ``python -m`` too.
 experiment_app = typer.Typer(
     help="Mechanism experiments: what decides the success of chemo-immunotherapy in the model "
-    "(ICD of the backbone, sequencing, biomarkers, dose). Research output, not medical advice.",
+    "(ICD of the backbone, sequencing, biomarkers, dose, interaction). Research output, not medical advice.",
     no_args_is_help=True,
 )
 
@@ -35,6 +36,7 @@ _OPTION = {
     "trial": "--trial", "agents": "--agents", "cycles": "--cycles", "offsets": "--offsets",
     "dose_pct": "--doses", "replicates": "--replicates", "n_scale": "--n-scale", "seed": "--seed",
     "n_mechanism": "--n-mech", "pdl1": "--pdl1", "pdl1_cuts": "--pdl1-cuts", "tmb": "--tmb",
+    "parameters": "--parameters",
 }
 
 _TRIAL = typer.Option("keynote189", "--trial", "-t", help="Shipped trial spec (see `chemoio trial list`) or a spec YAML; it needs a chemo + checkpoint-inhibitor vs chemo comparison.")
@@ -193,3 +195,25 @@ def dose_cmd(
                             "--seed": seed, "--n-scale": n_scale, "--n-mech": n_mech, "--out": folder})
     _run("dose", dose, dict(trial=trial, dose_pct=doses, cycles=cycles, replicates=replicates, seed=seed,
                             n_scale=n_scale, n_mechanism=n_mech), folder, cmd)
+
+
+@experiment_app.command("interaction")
+def interaction_cmd(
+    trial: str = _TRIAL,
+    replicates: int = _REPS,
+    seed: int = _SEED,
+    n_scale: float = _NSCALE,
+    parameters: Optional[Path] = typer.Option(None, "--parameters", help="Parameter set (default: shipped)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default out/experiments/interaction)."),
+) -> None:
+    """The combination against independent action of its parts: each drug alone and the
+    combination in the same virtual patients; PFS curves and response rates."""
+    from chemoio.experiments import interaction
+    from chemoio.model.parameters import load_parameter_set
+
+    folder = _out(out, "interaction")
+    params = load_parameter_set(parameters) if parameters else None
+    cmd = _command("interaction", {"--trial": trial, "-R": replicates, "--seed": seed, "--n-scale": n_scale,
+                                   "--parameters": parameters, "--out": folder})
+    _run("interaction", interaction, dict(trial=trial, replicates=replicates, seed=seed, n_scale=n_scale,
+                                          parameters=params), folder, cmd)
