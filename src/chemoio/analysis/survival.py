@@ -482,6 +482,7 @@ def cox_hr_fast(
         return HRResult(1.0, 0.0, float("inf"), float("nan"), 0.0, float("inf"), False)
     beta = 0.0
     ll, score, info = _efron_terms(beta, rs)
+    info0 = info
     converged = False
     for _ in range(max_iter):
         if info <= 0:
@@ -501,6 +502,10 @@ def cox_hr_fast(
             break
         if abs(beta) > 50:
             break
+    # a monotone likelihood (e.g. no events in one arm) can also stop on a tiny step: the
+    # information has then vanished as the estimate runs off to infinity, so it is flagged
+    if converged and not (info > 1e-6 * info0 and abs(beta) <= 20):
+        converged = False
     se = 1.0 / np.sqrt(info) if info > 0 else float("inf")
     return _wald(float(beta), float(se), alpha, converged)
 
