@@ -222,6 +222,7 @@ def test_cli_writes_table_plot_and_summary(tmp_path):
     (["dose", "--n-scale", "0"], "--n-scale"),
     (["interaction", "--trial", "checkmate067"], "--trial"),
     (["interaction", "--seed=-1"], "--seed"),
+    (["interaction", "--parameters", "no-such-set.yaml"], "--parameters"),
 ])
 def test_cli_bad_input_names_the_option(args, option, tmp_path):
     from typer.testing import CliRunner

@@ -212,7 +212,10 @@ def interaction_cmd(
     from chemoio.model.parameters import load_parameter_set
 
     folder = _out(out, "interaction")
-    params = load_parameter_set(parameters) if parameters else None
+    try:
+        params = load_parameter_set(parameters) if parameters else None
+    except ChemoioInputError as e:
+        raise ChemoioInputError("--parameters", e.message, e.hint) from None
     cmd = _command("interaction", {"--trial": trial, "-R": replicates, "--seed": seed, "--n-scale": n_scale,
                                    "--parameters": parameters, "--out": folder})
     _run("interaction", interaction, dict(trial=trial, replicates=replicates, seed=seed, n_scale=n_scale,
