@@ -130,11 +130,12 @@ def test_scale_chemo_scales_capped_items_and_keeps_antibodies_and_maintenance():
 def test_better_of_takes_the_later_time_and_its_event():
     from chemoio.experiments.exp_interaction import better_of
 
-    t, e = better_of([3.0, 5.0, 4.0, 4.0], [True, True, False, True],
-                        [6.0, 2.0, 4.0, 4.0], [False, True, True, True])
-    assert list(t) == [6.0, 5.0, 4.0, 4.0]
-    # the longer time's event status; at equal times an event only when both are events
-    assert list(e) == [False, True, False, True]
+    t, e = better_of([3.0, 5.0, 4.0, 4.0, 3.0], [True, True, False, True, False],
+                     [6.0, 2.0, 4.0, 4.0, 5.0], [False, True, True, True, True])
+    assert list(t) == [6.0, 5.0, 4.0, 4.0, 5.0]
+    # an event only when both are: a censored time (the last one: censored at 3, the other
+    # drug's event at 5) may hide a later event, so the better of the two is censored
+    assert list(e) == [False, True, False, True, False]
 
 
 def test_monotherapy_transforms_remove_one_part_only():
@@ -182,7 +183,10 @@ def test_interaction_compares_the_combination_with_its_parts_in_the_same_patient
 
 
 def test_interaction_of_a_neoadjuvant_trial_reads_pcr_and_efs(tmp_path):
-    res = ex.interaction("keynote522", **TINY)
+    from chemoio.model.parameters import shipped_parameter_set_path
+
+    res = ex.interaction("keynote522", parameters=shipped_parameter_set_path(), **TINY)
+    assert res.settings["parameter set"] == str(shipped_parameter_set_path())
     assert {"median_efs", "pcr", "hr_efs"} <= set(res.table.columns)
     paths = res.write(tmp_path)
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -252,6 +256,10 @@ def test_api_errors_name_the_argument():
     with pytest.raises(ChemoioInputError) as e:
         ex.dose(dose_pct=[100], replicates=0)
     assert e.value.field == "replicates"
+    for bad in ("no-such-set.yaml", 3):
+        with pytest.raises(ChemoioInputError) as e:
+            ex.interaction(parameters=bad)
+        assert e.value.field == "parameters"
     for run_experiment in (ex.icd, ex.sequencing, ex.dose):
         for bad in (0, 2.5, True):
             with pytest.raises(ChemoioInputError) as e:

@@ -20,8 +20,8 @@ the two monotherapies:
 .. math::
     T_{IA} = \max(T_{ICI}, T_{chemo}),\qquad R_{IA} = R_{ICI} \lor R_{chemo}
 
-for progression-free time T (an event only when the later of the two is one) and objective
-response R. Because the two monotherapies are given to the same virtual patients, this is the
+for progression-free time T (an event only when both times are events: a censored time only
+bounds the later one from below) and objective response R. Because the two monotherapies are given to the same virtual patients, this is the
 independent-action benchmark with the model's own correlation of the two responses; the row
 "independent action, uncorrelated" assumes none, as trial analyses must
 (:math:`S_{IA}(t) = S_a + S_b - S_a S_b` from the two Kaplan-Meier curves,
@@ -34,6 +34,7 @@ two drugs stronger together than either alone.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -66,14 +67,13 @@ def chemo_only(regimen):
 
 
 def better_of(t_a: np.ndarray, e_a: np.ndarray, t_b: np.ndarray, e_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per patient, the later of two times to event, and whether it is an event: the time of
-    the longer one; at equal times an event only when both are (two censored or one censored
-    time at the same day mean nothing happened by then)."""
+    """Per patient, the later of two times to event, max(T_a, T_b): observed at the later of
+    the two observed times, and an event only when both times are events. A censored time
+    only says that the event comes later, so with either one censored the later of the two
+    may lie beyond what was seen, and the result is censored there."""
     t_a, t_b = np.asarray(t_a, dtype=float), np.asarray(t_b, dtype=float)
     e_a, e_b = np.asarray(e_a, dtype=bool), np.asarray(e_b, dtype=bool)
-    t = np.maximum(t_a, t_b)
-    e = np.where(t_a > t_b, e_a, np.where(t_b > t_a, e_b, e_a & e_b))
-    return t, e
+    return np.maximum(t_a, t_b), e_a & e_b
 
 
 def _km(t_day: np.ndarray, e: np.ndarray):
@@ -118,18 +118,19 @@ def interaction(
     replicates: int = 10,
     seed: int = 1,
     n_scale: float = 1.0,
-    parameters: dict[str, float] | None = None,
+    parameters: "dict[str, float] | str | Path | None" = None,
     progress: cm.Progress | None = None,
 ) -> cm.ExperimentResult:
     """Compare the trial's combination with independent action of its parts, in the same
     virtual patients (module docstring). One row per condition: the trial's control arm,
     chemotherapy alone, checkpoint inhibitor alone, independent action (same patients; and
     uncorrelated), the combination; PFS (EFS for a neoadjuvant trial), the response rate (pCR
-    there), and the HR of each against the control arm. ``parameters``: a parameter set
-    (default: the shipped one)."""
+    there), and the HR of each against the control arm. ``parameters``: a parameter set, as
+    a dict of every parameter or a parameter-set YAML path (default: the shipped one)."""
     from chemoio.analysis.survival import DAYS_PER_MONTH, cox_hr_fast
 
     cm.check_run_settings(replicates, n_scale, seed)
+    params, set_label = _parameter_set(parameters)
     spec = cm.load_trial(trial)
     contrast = cm.find_contrast(spec)
     ep = "efs" if "EFS" in contrast.tte_endpoints else "pfs"
@@ -151,7 +152,7 @@ def interaction(
         d = cm.derive_spec(contrast, mix, ctl_keys, tag=f"interaction_{key}", note=notes_for[key])
         specs[key] = d
         res = cm.run_condition(d, replicates=replicates, seed=seed, n_scale=n_scale, work=work,
-                               parameters=parameters)
+                               parameters=params)
         pats[key] = _exp_patients(res, contrast.experimental)
         if key == "combination":
             control = _exp_patients(res, contrast.control)
@@ -253,6 +254,7 @@ def interaction(
     settings = {
         "title": "the combination against independent action of its parts",
         **cm.trial_settings(spec, contrast),
+        "parameter set": set_label,
         "combination vs independent action (HR, same patients)": cm.fmt_value(hr_vs_ia),
         f"{ep.upper()} rank correlation on the two monotherapies": cm.fmt_value(rho),
         **cm.run_settings(spec, replicates=replicates, seed=seed, n_scale=n_scale),
@@ -280,6 +282,22 @@ def interaction(
 
     return cm.ExperimentResult("interaction", spec.name, table, settings, headline, notes, specs, display,
                                interaction_figure, data={"curves": curves, "endpoint": ep})
+
+
+def _parameter_set(parameters) -> tuple[dict[str, float] | None, str]:
+    """(the parameter set to run, how the settings name it); errors name ``parameters``."""
+    from chemoio.model.parameters import load_parameter_set
+
+    if parameters is None:
+        return None, "shipped"
+    if isinstance(parameters, dict):
+        return {str(k): float(v) for k, v in parameters.items()}, f"given ({len(parameters)} entries)"
+    if isinstance(parameters, (str, Path)):
+        try:
+            return load_parameter_set(parameters), str(parameters)
+        except ChemoioInputError as e:
+            raise ChemoioInputError("parameters", e.message, e.hint) from None
+    raise ChemoioInputError("parameters", f"expected a dict or a parameter-set YAML path, got {type(parameters).__name__}")
 
 
 def _published(spec, arm: str, ep: str, rate: str) -> str:

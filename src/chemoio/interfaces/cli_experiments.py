@@ -209,14 +209,9 @@ def interaction_cmd(
     """The combination against independent action of its parts: each drug alone and the
     combination in the same virtual patients; PFS curves and response rates."""
     from chemoio.experiments import interaction
-    from chemoio.model.parameters import load_parameter_set
 
     folder = _out(out, "interaction")
-    try:
-        params = load_parameter_set(parameters) if parameters else None
-    except ChemoioInputError as e:
-        raise ChemoioInputError("--parameters", e.message, e.hint) from None
     cmd = _command("interaction", {"--trial": trial, "-R": replicates, "--seed": seed, "--n-scale": n_scale,
                                    "--parameters": parameters, "--out": folder})
     _run("interaction", interaction, dict(trial=trial, replicates=replicates, seed=seed, n_scale=n_scale,
-                                          parameters=params), folder, cmd)
+                                          parameters=parameters), folder, cmd)
