@@ -182,6 +182,23 @@ def test_interaction_compares_the_combination_with_its_parts_in_the_same_patient
     assert any("Published combination arm" in h for h in res.headline)
 
 
+def test_interaction_refuses_conditions_that_ran_different_patients(monkeypatch):
+    """Independent action per patient needs the same patients in every condition: should a
+    condition run others (here: another seed for the checkpoint inhibitor alone), it stops."""
+    from chemoio.experiments import common as cm
+
+    real = cm.run_condition
+
+    def other_seed_for_ici(spec, **kw):
+        if spec.name.endswith("interaction_ici"):
+            kw["seed"] += 1
+        return real(spec, **kw)
+
+    monkeypatch.setattr(cm, "run_condition", other_seed_for_ici)
+    with pytest.raises(RuntimeError, match="same patients"):
+        ex.interaction("keynote189", **TINY)
+
+
 def test_interaction_of_a_neoadjuvant_trial_reads_pcr_and_efs(tmp_path):
     from chemoio.model.parameters import shipped_parameter_set_path
 
