@@ -361,22 +361,41 @@ def run_condition(spec: "TrialSpec", *, replicates: int, seed: int, n_scale: flo
 LANDMARK_MONTHS = 12
 
 
-def _km_median_and_landmark(t_day: np.ndarray, e: np.ndarray) -> tuple[float, float]:
-    """KM median (months; inf = not reached) and the % event-free at LANDMARK_MONTHS
-    (nan when nobody is followed that long)."""
+def km_curve(t_day: np.ndarray, e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Kaplan-Meier step curve in months, starting at (0, 1): survival ``s[k]`` from
+    ``tj[k]`` on (patients with a non-finite time are left out)."""
     from chemoio.analysis.survival import DAYS_PER_MONTH, kaplan_meier
 
     ok = np.isfinite(t_day)
     if not ok.any():
-        return float("nan"), float("nan")
-    t_m = t_day[ok] / DAYS_PER_MONTH
-    tj, s, _, _ = kaplan_meier(t_m, e[ok])
+        return np.array([0.0]), np.array([1.0])
+    tj, s, _, _ = kaplan_meier(t_day[ok] / DAYS_PER_MONTH, e[ok])
+    return np.concatenate([[0.0], tj]), np.concatenate([[1.0], s])
+
+
+def km_at(tj: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The step curve's value at times ``t`` (months)."""
+    return s[np.clip(np.searchsorted(tj, t, side="right") - 1, 0, None)]
+
+
+def km_median(tj: np.ndarray, s: np.ndarray) -> float:
+    """First time the curve is at or below 0.5 (inf = not reached)."""
     below = np.flatnonzero(s <= 0.5)
-    median = float(tj[below[0]]) if below.size else float("inf")
-    if t_m.max() < LANDMARK_MONTHS:
-        return median, float("nan")
-    k = int(np.searchsorted(tj, LANDMARK_MONTHS, side="right")) - 1
-    return median, 100.0 * (float(s[k]) if k >= 0 else 1.0)
+    return float(tj[below[0]]) if below.size else float("inf")
+
+
+def _km_median_and_landmark(t_day: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    """KM median (months; inf = not reached) and the % event-free at LANDMARK_MONTHS
+    (nan when nobody is followed that long)."""
+    from chemoio.analysis.survival import DAYS_PER_MONTH
+
+    ok = np.isfinite(t_day)
+    if not ok.any():
+        return float("nan"), float("nan")
+    tj, s = km_curve(t_day, e)
+    if t_day[ok].max() / DAYS_PER_MONTH < LANDMARK_MONTHS:
+        return km_median(tj, s), float("nan")
+    return km_median(tj, s), 100.0 * float(km_at(tj, s, np.array([LANDMARK_MONTHS]))[0])
 
 
 def contrast_stats(result: "TrialResult", contrast: Contrast, mask: np.ndarray | None = None,

@@ -76,28 +76,10 @@ def better_of(t_a: np.ndarray, e_a: np.ndarray, t_b: np.ndarray, e_b: np.ndarray
     return np.maximum(t_a, t_b), e_a & e_b
 
 
-def _km(t_day: np.ndarray, e: np.ndarray):
-    from chemoio.analysis.survival import DAYS_PER_MONTH, kaplan_meier
-
-    ok = np.isfinite(t_day)
-    tj, s, _, _ = kaplan_meier(t_day[ok] / DAYS_PER_MONTH, e[ok])
-    return np.concatenate([[0.0], tj]), np.concatenate([[1.0], s])
-
-
-def _step_at(tj: np.ndarray, s: np.ndarray, t: np.ndarray) -> np.ndarray:
-    k = np.searchsorted(tj, t, side="right") - 1
-    return s[np.clip(k, 0, None)]
-
-
-def _median(tj: np.ndarray, s: np.ndarray) -> float:
-    below = np.flatnonzero(s <= 0.5)
-    return float(tj[below[0]]) if below.size else float("inf")
-
-
 def _landmark(tj: np.ndarray, s: np.ndarray, t_month: float, max_t: float) -> float:
     if max_t < t_month:
         return float("nan")
-    return 100.0 * float(_step_at(tj, s, np.array([t_month]))[0])
+    return 100.0 * float(cm.km_at(tj, s, np.array([t_month]))[0])
 
 
 def _rmst(tj: np.ndarray, s: np.ndarray, horizon: float) -> float:
@@ -175,59 +157,51 @@ def interaction(
     rows: list[dict[str, Any]] = []
     max_t = float(np.nanmax(np.concatenate([ref[f"{ep}_day"], control[f"{ep}_day"]]))) / DAYS_PER_MONTH
 
-    def hr_vs_control(t: np.ndarray, e: np.ndarray) -> tuple[float, float, float]:
-        tt, ee = np.concatenate([t, t_c]), np.concatenate([e, e_c])
-        x = np.concatenate([np.ones(t.size), np.zeros(t_c.size)])
+    def cox(t1, e1, s1, t0, e0, s0) -> tuple[float, float, float]:
+        """HR (95 % CI) of group 1 against group 0, stratified by replicate."""
+        tt, ee = np.concatenate([t1, t0]), np.concatenate([e1, e0])
+        x = np.concatenate([np.ones(t1.size), np.zeros(t0.size)])
         ok = np.isfinite(tt)
-        r = cox_hr_fast(tt[ok], ee[ok], x[ok], strata=np.concatenate([strata_exp, strata_ctl])[ok])
+        r = cox_hr_fast(tt[ok], ee[ok], x[ok], strata=np.concatenate([s1, s0])[ok])
         return (r.hr, r.ci_low, r.ci_high) if r.converged else (float("nan"),) * 3
 
-    def add(key: str, label: str, tj, s, rate: float, hr=(float("nan"),) * 3) -> None:
+    def hr_vs_control(t: np.ndarray, e: np.ndarray) -> tuple[float, float, float]:
+        return cox(t, e, strata_exp, t_c, e_c, strata_ctl)
+
+    def add(key: str, label: str, regimen: str, tj, s, rate: float, hr=(float("nan"),) * 3) -> None:
         curves[key] = (tj, s)
         rows.append({"condition": key, "label": label,
-                     f"median_{ep}": _median(tj, s),
+                     f"median_{ep}": cm.km_median(tj, s),
                      f"{ep}_{cm.LANDMARK_MONTHS}mo": _landmark(tj, s, cm.LANDMARK_MONTHS, max_t),
                      f"rmst_{ep}_{cm.LANDMARK_MONTHS}mo": (_rmst(tj, s, cm.LANDMARK_MONTHS)
                                                            if max_t >= cm.LANDMARK_MONTHS else float("nan")),
                      f"{resp if resp == 'pcr' else 'orr'}": 100.0 * rate,
                      f"hr_{ep}": hr[0], f"hr_{ep}_low": hr[1], f"hr_{ep}_high": hr[2],
-                     "regimen": mixture_label(key)})
+                     "regimen": regimen})
 
-    def mixture_label(key: str) -> str:
-        if key in mixes:
-            return cm.mixture_text(mixes[key])
-        return "the better of the two monotherapies, per patient" if key == "ia" else \
-            "from the two monotherapy curves, assuming independent responses"
-
-    tj, s = _km(t_c, e_c)
-    add("control", f"control ({contrast.control})", tj, s, r_c.mean())
-    rows[-1]["regimen"] = cm.mixture_text(ctl_keys)
+    add("control", f"control ({contrast.control})", cm.mixture_text(ctl_keys), *cm.km_curve(t_c, e_c), r_c.mean())
     arr = {k: arrays(p) for k, p in pats.items()}
     for key, label in CONDITIONS[:2]:
         t, e, r = arr[key]
-        tj, s = _km(t, e)
-        add(key, label, tj, s, r.mean(), hr_vs_control(t, e))
+        add(key, label, cm.mixture_text(mixes[key]), *cm.km_curve(t, e), r.mean(), hr_vs_control(t, e))
     (t_i, e_i, r_i), (t_h, e_h, r_h) = arr["ici"], arr["chemo"]
     t_ia, e_ia = better_of(t_i, e_i, t_h, e_h)
-    tj, s = _km(t_ia, e_ia)
-    add("ia", "independent action (same patients)", tj, s, (r_i | r_h).mean(), hr_vs_control(t_ia, e_ia))
+    add("ia", "independent action (same patients)", "the better of the two monotherapies, per patient",
+        *cm.km_curve(t_ia, e_ia), (r_i | r_h).mean(), hr_vs_control(t_ia, e_ia))
     (tja, sa), (tjb, sb) = curves["ici"], curves["chemo"]
     grid = np.union1d(tja, tjb)
-    sa_g, sb_g = _step_at(tja, sa, grid), _step_at(tjb, sb, grid)
-    add("ia_uncorrelated", "independent action (uncorrelated)", grid, sa_g + sb_g - sa_g * sb_g,
+    sa_g, sb_g = cm.km_at(tja, sa, grid), cm.km_at(tjb, sb, grid)
+    add("ia_uncorrelated", "independent action (uncorrelated)",
+        "from the two monotherapy curves, assuming independent responses", grid, sa_g + sb_g - sa_g * sb_g,
         1.0 - (1.0 - r_i.mean()) * (1.0 - r_h.mean()))
     t, e, r = arr["combination"]
-    tj, s = _km(t, e)
-    add("combination", "combination", tj, s, r.mean(), hr_vs_control(t, e))
+    add("combination", "combination", cm.mixture_text(mixes["combination"]), *cm.km_curve(t, e), r.mean(),
+        hr_vs_control(t, e))
     table = pd.DataFrame(rows)
 
     # the combination against independent action in the same patients (descriptive: the two
     # "arms" are the same patients, so no confidence interval is given)
-    x = np.concatenate([np.ones(t.size), np.zeros(t_ia.size)])
-    tt, ee = np.concatenate([t, t_ia]), np.concatenate([e, e_ia])
-    ok = np.isfinite(tt)
-    cx = cox_hr_fast(tt[ok], ee[ok], x[ok], strata=np.concatenate([strata_exp, strata_exp])[ok])
-    hr_vs_ia = cx.hr if cx.converged else float("nan")
+    hr_vs_ia = cox(t, e, strata_exp, t_ia, e_ia, strata_exp)[0]
     both = np.isfinite(t_i) & np.isfinite(t_h)
     rho = cm.spearman(t_i[both], t_h[both])
     rate = "pCR" if resp == "pcr" else "ORR"
