@@ -59,7 +59,7 @@ SHARED_ORDER = (
     "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
     "max_proliferation_per_day", "max_tcell_tumour_ratio", "kill_search_half_fraction",
     "chemo_proliferation_weight", "chemo_reference_proliferation_per_day",
-    "resistant_sensitivity_scale",
+    "resistant_sensitivity_scale", "chemo_icd_scale",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -71,7 +71,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
     P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX, P_NSRCH,
-    P_WNS, P_LAMREF, P_RHOSCALE,
+    P_WNS, P_LAMREF, P_RHOSCALE, P_ICDSCALE,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -222,7 +222,8 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
     :math:`Y_d = C_e/(C_e + EC_{50,d})`, kill rate :math:`E_d = s_{chemo} s_{pot} E_{max,d} Y_d`
     on sensitive cells and :math:`\rho_d E_d` on resistant cells, with
     :math:`\rho_d = \min(s_\rho\,\rho_{d,lib}, 1)` (``resistant_sensitivity_scale``); ICD input
-    :math:`f_{ICD,d} E_d`; immunomodulation exposures :math:`\sum_d \delta_d Y_d`.
+    :math:`s_{ICD} f_{ICD,d} E_d` (:math:`s_{ICD}` = ``chemo_icd_scale``, 1 keeps the library's
+    fractions); immunomodulation exposures :math:`\sum_d \delta_d Y_d`.
 
     Antibodies (central amount :math:`A_c`, mg): plasma nM
     :math:`C_p = 10^3 A_c/(V_1 \cdot MW_{kDa})`, tumour :math:`C_T = \phi_T C_p`,
@@ -235,6 +236,7 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
     free_pdl1 = 1.0
     free_ctla4 = 1.0
     sens = p[P_CHEMOSENS] * p[P_CHEMOSCALE]
+    icd_scale = p[P_ICDSCALE]
     for s in range(slot_kind.size):
         q = sp[s]
         kind = slot_kind[s]
@@ -247,8 +249,8 @@ def drug_drive(p, slot_kind, sp, xa, xb, drive):
             rho = min(q[S_RHO] * p[P_RHOSCALE], 1.0)
             drive[DR_E_SENS] += e
             drive[DR_E_RES] += rho * e
-            drive[DR_ICD_SENS] += q[S_ICD] * e
-            drive[DR_ICD_RES] += q[S_ICD] * rho * e
+            drive[DR_ICD_SENS] += icd_scale * q[S_ICD] * e
+            drive[DR_ICD_RES] += icd_scale * q[S_ICD] * rho * e
             drive[DR_Y_TREG] += q[S_TREG] * y
             drive[DR_Y_MDSC] += q[S_MDSC] * y
             drive[DR_Y_LYMPHO] += q[S_LYMPHO] * y
