@@ -357,6 +357,24 @@ def run_condition(spec: "TrialSpec", *, replicates: int, seed: int, n_scale: flo
     return res
 
 
+def parameter_set_arg(parameters) -> tuple[dict[str, float] | None, str]:
+    """An experiment's ``parameters`` argument: (the parameter set to run, how the settings name
+    it). None = the shipped set; a dict of parameter values; or a parameter-set YAML path.
+    Errors name ``parameters``."""
+    from chemoio.model.parameters import load_parameter_set
+
+    if parameters is None:
+        return None, "shipped"
+    if isinstance(parameters, dict):
+        return {str(k): float(v) for k, v in parameters.items()}, f"given ({len(parameters)} entries)"
+    if isinstance(parameters, (str, Path)):
+        try:
+            return load_parameter_set(parameters), str(parameters)
+        except ChemoioInputError as e:
+            raise ChemoioInputError("parameters", e.message, e.hint) from None
+    raise ChemoioInputError("parameters", f"expected a dict or a parameter-set YAML path, got {type(parameters).__name__}")
+
+
 #: Landmark of the KM rates in the tables (months).
 LANDMARK_MONTHS = 12
 

@@ -112,7 +112,7 @@ def interaction(
     from chemoio.analysis.survival import DAYS_PER_MONTH, cox_hr_fast
 
     cm.check_run_settings(replicates, n_scale, seed)
-    params, set_label = _parameter_set(parameters)
+    params, set_label = cm.parameter_set_arg(parameters)
     spec = cm.load_trial(trial)
     contrast = cm.find_contrast(spec)
     ep = "efs" if "EFS" in contrast.tte_endpoints else "pfs"
@@ -256,22 +256,6 @@ def interaction(
 
     return cm.ExperimentResult("interaction", spec.name, table, settings, headline, notes, specs, display,
                                interaction_figure, data={"curves": curves, "endpoint": ep})
-
-
-def _parameter_set(parameters) -> tuple[dict[str, float] | None, str]:
-    """(the parameter set to run, how the settings name it); errors name ``parameters``."""
-    from chemoio.model.parameters import load_parameter_set
-
-    if parameters is None:
-        return None, "shipped"
-    if isinstance(parameters, dict):
-        return {str(k): float(v) for k, v in parameters.items()}, f"given ({len(parameters)} entries)"
-    if isinstance(parameters, (str, Path)):
-        try:
-            return load_parameter_set(parameters), str(parameters)
-        except ChemoioInputError as e:
-            raise ChemoioInputError("parameters", e.message, e.hint) from None
-    raise ChemoioInputError("parameters", f"expected a dict or a parameter-set YAML path, got {type(parameters).__name__}")
 
 
 def _published(spec, arm: str, ep: str, rate: str) -> str:
