@@ -209,6 +209,71 @@ def test_interaction_of_a_neoadjuvant_trial_reads_pcr_and_efs(tmp_path):
     assert paths["plot"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+# ----------------------------------------------------------------------------- mechanisms
+
+
+def test_mechanisms_zeroes_each_effect_in_turn_on_the_same_patients(monkeypatch):
+    """Each row runs the trial's two arms with its effect's parameters at 0 and every other
+    parameter as set, then all of them at 0; the virtual patients (covariates, biomarkers,
+    censoring) are the same in every row, and switching chemotherapy's ICD off lowers the
+    chemotherapy arm's response rate (its antigen release is what primes T cells there)."""
+    from chemoio.experiments import common as cm
+    from chemoio.model.parameters import shipped_parameter_set
+
+    real = cm.run_condition
+    seen: list[tuple[dict, pd.DataFrame]] = []
+
+    def record(spec, **kw):
+        res = real(spec, **kw)
+        seen.append((kw["parameters"], res.patients))
+        return res
+
+    monkeypatch.setattr(cm, "run_condition", record)
+    res = ex.mechanisms("keynote189", knockouts="icd,lymphotoxicity", replicates=1, n_scale=0.3, seed=3)
+    t = res.table.set_index("knockout")
+    assert list(t.index) == ["none", "icd", "lymphotoxicity", "all"]
+    shipped = shipped_parameter_set()
+    lympho = set(ex.KNOCKOUTS["lymphotoxicity"][1])
+    zeroed = {"none": set(), "icd": {"chemo_icd_scale"}, "lymphotoxicity": lympho, "all": lympho | {"chemo_icd_scale"}}
+    for (params, _), key in zip(seen, t.index, strict=True):
+        assert {k for k in zeroed[key]} <= {k for k, v in params.items() if v == 0.0}, key
+        assert all(params[k] == v for k, v in shipped.items() if k not in zeroed[key]), key
+    same = ["replicate", "arm", "patient_index", "pdl1_tps", "tmb_mut_per_mb", "censor_day"]
+    for _, patients in seen[1:]:
+        assert patients[same].equals(seen[0][1][same])
+    assert t.at["icd", "orr_chemo"] < t.at["none", "orr_chemo"]
+    assert t.at["icd", "orr_chemo_kept"] == pytest.approx(t.at["icd", "orr_chemo"] / t.at["none", "orr_chemo"])
+    assert t.at["none", "hr_pfs_change"] == 0.0
+    assert res.settings["knock-outs"] == "icd, lymphotoxicity"
+
+
+def test_chemo_icd_scale_multiplies_the_immunogenic_share_only():
+    """docs/model.md 1.3: the ICD input is s_ICD f_ICD,d E_d; the kill itself does not change."""
+    from chemoio.model import equations as eq
+    from chemoio.model.parameters import default_vector
+
+    sp = np.zeros((1, eq.SLOT_WIDTH))
+    sp[0, eq.S_EMAX], sp[0, eq.S_EC50], sp[0, eq.S_ICD], sp[0, eq.S_RHO] = 2.0, 1.0, 0.3, 0.05
+    kinds = np.array([eq.KIND_CHEMO], dtype=np.int64)
+    out = {}
+    for scale in (1.0, 0.5, 0.0):
+        drive = np.zeros(eq.N_DRIVE)
+        eq.drug_drive(default_vector({"chemo_icd_scale": scale}), kinds, sp, np.zeros(1), np.ones(1), drive)
+        out[scale] = drive.copy()
+    e = out[1.0][eq.DR_E_SENS]
+    assert e > 0 and out[0.0][eq.DR_E_SENS] == e
+    assert out[1.0][eq.DR_ICD_SENS] == pytest.approx(0.3 * e)
+    assert out[0.5][eq.DR_ICD_SENS] == pytest.approx(0.15 * e)
+    assert out[0.0][eq.DR_ICD_SENS] == 0.0 and out[0.0][eq.DR_ICD_RES] == 0.0
+
+
+@pytest.mark.parametrize("bad", ["icdd", "icd,icd", " , ", ["treg", "tregs"]])
+def test_mechanisms_bad_knockout_names_the_argument(bad):
+    with pytest.raises(ChemoioInputError) as e:
+        ex.mechanisms(knockouts=bad, replicates=1)
+    assert e.value.field == "knockouts"
+
+
 # ----------------------------------------------------------------------------- CLI and errors
 
 
@@ -244,6 +309,8 @@ def test_cli_writes_table_plot_and_summary(tmp_path):
     (["interaction", "--trial", "checkmate067"], "--trial"),
     (["interaction", "--seed=-1"], "--seed"),
     (["interaction", "--parameters", "no-such-set.yaml"], "--parameters"),
+    (["mechanisms", "--knockouts", "tregs"], "--knockouts"),
+    (["mechanisms", "--trial", "checkmate067"], "--trial"),
 ])
 def test_cli_bad_input_names_the_option(args, option, tmp_path):
     from typer.testing import CliRunner

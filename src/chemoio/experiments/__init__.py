@@ -10,6 +10,8 @@ chemotherapy comparison, changes only the design of the arms and reruns the virt
 ``dose(trial, dose_pct=..., cycles=...)`` chemotherapy dose and number of cycles
 ``interaction(trial)``                the combination against independent action of its parts
                                       (the better of each drug alone, in the same patients)
+``mechanisms(trial, knockouts=...)``  chemotherapy's immune effects (ICD, Treg/MDSC depletion,
+                                      MHC-I/PD-L1 induction, lymphotoxicity) switched off in turn
 
 Each returns an :class:`ExperimentResult` with ``.table`` (pandas), ``.plot(path)`` and
 ``.write(folder)`` (table.csv, plot.png, summary.md). See docs/experiments.md.
@@ -26,16 +28,19 @@ from chemoio.experiments.exp_biomarker import biomarker
 from chemoio.experiments.exp_dose import dose, scale_chemo
 from chemoio.experiments.exp_icd import backbone_regimen, icd, list_backbones, swap_backbone
 from chemoio.experiments.exp_interaction import interaction
+from chemoio.experiments.exp_mechanisms import KNOCKOUTS, mechanisms
 from chemoio.experiments.exp_sequencing import sequencing, shift_regimen
 
 __all__ = [
     "ExperimentResult",
+    "KNOCKOUTS",
     "backbone_regimen",
     "biomarker",
     "dose",
     "icd",
     "interaction",
     "list_backbones",
+    "mechanisms",
     "scale_chemo",
     "sequencing",
     "shift_regimen",

@@ -251,3 +251,39 @@ def interaction_figure(res: "ExperimentResult") -> "Figure":
     bx.set_xlabel(f"{rate.upper() if rate == 'orr' else 'pCR'} (%)")
     fig.suptitle(f"{res.trial}: the combination against independent action of its parts", fontsize=11)
     return fig
+
+
+def mechanisms_figure(res: "ExperimentResult") -> "Figure":
+    """Dot plot: one row per knock-out (as set at the top); HR per endpoint and the response
+    rates of both arms."""
+    df = res.table
+    tte, resp = _tte(df), _resp(df)
+    n = len(df)
+    panels = len(tte) + len(resp)
+    fig = _new_figure(3.2 * panels + 1.8, max(3.2, 0.36 * n + 1.9), footer=True)
+    axes = np.atleast_1d(fig.subplots(1, panels, sharey=True))
+    y = np.arange(n)[::-1]
+    k = 0
+    for j, ep in enumerate(tte):
+        ax = axes[k]
+        _style_axes(ax, grid_axis="x")
+        _errbar(ax, df[f"hr_{ep}"], y, df[f"hr_{ep}_low"], df[f"hr_{ep}_high"], PALETTE[j], horizontal=True)
+        _hr_axis(ax, np.concatenate([df[f"hr_{ep}_low"], df[f"hr_{ep}_high"]]))
+        ax.axvline(df[f"hr_{ep}"].iloc[0], color="#999999", lw=0.8, ls=":")
+        ax.set_title(f"HR {ep.upper()} (combination vs chemo)", fontsize=9.5)
+        k += 1
+    for ep in resp:
+        ax = axes[k]
+        _style_axes(ax, grid_axis="x")
+        ax.hlines(y, df[f"{ep}_chemo"], df[f"{ep}_combo"], color="#BBBBBB", lw=2.0, zorder=1)
+        ax.plot(df[f"{ep}_combo"], y, "o", color=PALETTE[2], ms=6, label="combination", zorder=2)
+        ax.plot(df[f"{ep}_chemo"], y, "s", mfc="white", color=PALETTE[2], ms=5.5, label="chemotherapy arm", zorder=2)
+        ax.set_xlim(0, 100)
+        ax.set_title(f"{'pCR' if ep == 'pcr' else ep.upper()} (%)", fontsize=9.5)
+        ax.legend(frameon=False, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)
+        k += 1
+    axes[0].set_yticks(y)
+    axes[0].set_yticklabels(list(df.label), fontsize=8.5)
+    axes[0].set_ylabel("chemotherapy's immune effect switched off")
+    fig.suptitle(f"{res.trial}: chemotherapy's immune effects knocked out one at a time", fontsize=11)
+    return fig

@@ -5,6 +5,7 @@
 ``chemoio experiment biomarker``   benefit by PD-L1 category and TMB
 ``chemoio experiment dose``        chemotherapy dose and number of cycles
 ``chemoio experiment interaction`` the combination against independent action of its parts
+``chemoio experiment mechanisms``  chemotherapy's immune effects switched off one at a time
 
 Each writes table.csv, plot.png and summary.md to ``--out`` and prints the table.
 Mistakes in options print one line naming the option (exit status 2).
@@ -27,7 +28,7 @@ from chemoio.errors import ChemoioInputError
 # this module imports cli.py only inside functions, so it works under ``python -m`` too.
 experiment_app = typer.Typer(
     help="Mechanism experiments: what decides the success of chemo-immunotherapy in the model "
-    "(ICD of the backbone, sequencing, biomarkers, dose, interaction). Research output, not medical advice.",
+    "(ICD of the backbone, sequencing, biomarkers, dose, interaction, mechanism knock-outs). Research output, not medical advice.",
     no_args_is_help=True,
 )
 
@@ -36,7 +37,7 @@ _OPTION = {
     "trial": "--trial", "agents": "--agents", "cycles": "--cycles", "offsets": "--offsets",
     "dose_pct": "--doses", "replicates": "--replicates", "n_scale": "--n-scale", "seed": "--seed",
     "n_mechanism": "--n-mech", "pdl1": "--pdl1", "pdl1_cuts": "--pdl1-cuts", "tmb": "--tmb",
-    "parameters": "--parameters",
+    "parameters": "--parameters", "knockouts": "--knockouts",
 }
 
 _TRIAL = typer.Option("keynote189", "--trial", "-t", help="Shipped trial spec (see `chemoio trial list`) or a spec YAML; it needs a chemo + checkpoint-inhibitor vs chemo comparison.")
@@ -215,3 +216,27 @@ def interaction_cmd(
                                    "--parameters": parameters, "--out": folder})
     _run("interaction", interaction, dict(trial=trial, replicates=replicates, seed=seed, n_scale=n_scale,
                                           parameters=parameters), folder, cmd)
+
+
+@experiment_app.command("mechanisms")
+def mechanisms_cmd(
+    trial: str = _TRIAL,
+    knockouts: Optional[str] = typer.Option(
+        None, "--knockouts", "-k",
+        help="Comma-separated immune effects of chemotherapy to switch off in turn: icd, treg, mdsc, mhc1, pdl1, "
+        "lymphotoxicity (default: all six, plus a row with all of them off)."),
+    replicates: int = _REPS,
+    seed: int = _SEED,
+    n_scale: float = _NSCALE,
+    parameters: Optional[Path] = typer.Option(None, "--parameters", help="Parameter set (default: shipped)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output folder (default out/experiments/mechanisms)."),
+) -> None:
+    """Chemotherapy's immune effects (ICD, Treg and MDSC depletion, MHC-I and PD-L1
+    induction, lymphotoxicity) switched off one at a time in both arms; HR and response rates."""
+    from chemoio.experiments import mechanisms
+
+    folder = _out(out, "mechanisms")
+    cmd = _command("mechanisms", {"--trial": trial, "--knockouts": knockouts, "-R": replicates, "--seed": seed,
+                                  "--n-scale": n_scale, "--parameters": parameters, "--out": folder})
+    _run("mechanisms", mechanisms, dict(trial=trial, knockouts=knockouts, replicates=replicates, seed=seed,
+                                        n_scale=n_scale, parameters=parameters), folder, cmd)
