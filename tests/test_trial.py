@@ -35,6 +35,31 @@ def test_every_patient_has_consistent_endpoints(kn189):
     assert set(p.bor) <= {"CR", "PR", "SD", "PD", "NE"}
 
 
+def test_duration_of_response_is_measured_in_confirmed_responders(kn189):
+    """DoR runs from the first CR/PR scan to progression or death: only confirmed responders
+    have one, it ends no later than their PFS (scans happen within the visit window of their
+    scheduled day), a DoR event is a PFS event, and each arm's median_dor_months is the
+    Kaplan-Meier median of its responders' DoR."""
+    from chemoio.analysis.survival import kaplan_meier
+
+    _, res = kn189
+    p = res.patients
+    assert np.array_equal(np.isfinite(p.dor_day.to_numpy()), p.responder.to_numpy())
+    r = p[p.responder]
+    assert (r.dor_day >= 0).all()
+    assert (r.dor_day <= r.pfs_day + 14).all()
+    assert (r.pfs_event[r.dor_event]).all()
+    assert not p.dor_event[~p.responder].any()
+    st = res.arm_stats
+    for (rep, arm), g in r.groupby(["replicate", "arm"]):
+        tj, s, _, _ = kaplan_meier(g.dor_day.to_numpy() / DAYS_PER_MONTH, g.dor_event.to_numpy())
+        below = np.flatnonzero(s <= 0.5)
+        want = tj[below[0]] if below.size else np.nan
+        got = st[(st.replicate == rep) & (st.arm == arm) & (st.subgroup == "ITT")
+                 & (st.statistic == "median_dor_months")].value.to_numpy()
+        np.testing.assert_allclose(got, [want])
+
+
 def test_later_cutoff_means_more_events():
     spec = load_spec("keynote189")
     later = spec.model_copy(update={"follow_up": spec.follow_up.model_copy(

@@ -458,6 +458,9 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     bor, confirmed = recist.best_overall_response(codes, visit_day)
     responder = recist.objective_response(bor) & confirmed
     complete_responder = (bor == recist.Response.CR) & confirmed
+    # duration of response of confirmed responders: first CR/PR scan to progression or death
+    _, dor_day, dor_event = recist.duration_of_response(codes, visit_day, responder=responder,
+                                                        death_day=np.where(os_event, os_day, np.inf))
     best_pct = recist.best_pct_change(np.where(alive_at_visit, measured, np.nan), baseline)
 
     patients = cov.copy()
@@ -475,6 +478,8 @@ def finish_trial(state: dict, survival: dict[str, float] | None = None) -> Trial
     patients["bor"] = recist.labels(bor)
     patients["responder"] = responder
     patients["complete_responder"] = complete_responder
+    patients["dor_day"] = dor_day
+    patients["dor_event"] = dor_event
     patients["best_pct_change"] = best_pct
     patients["crossover"] = crossed
     patients["regimen_choice"] = st["regimen_choice"]
@@ -582,6 +587,8 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
         cols["EFS"] = (patients["efs_day"].to_numpy() / DAYS_PER_MONTH, patients["efs_event"].to_numpy())
     resp_all = patients["responder"].to_numpy()
     cr_all = patients["complete_responder"].to_numpy() if "complete_responder" in patients else None
+    dor_all = ((patients["dor_day"].to_numpy() / DAYS_PER_MONTH, patients["dor_event"].to_numpy())
+               if "dor_day" in patients else None)
     pcr_all = patients["pcr"].to_numpy() if "pcr" in patients else None
     grade_all = patients["anc_grade"].to_numpy() if "anc_grade" in patients else None
     delay_all = patients["n_dose_delays"].to_numpy() if "n_dose_delays" in patients else None
@@ -595,6 +602,7 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
         arm = arm_all[sl]
         resp = resp_all[sl]
         cr = cr_all[sl] if cr_all is not None else None
+        dor = (dor_all[0][sl], dor_all[1][sl]) if dor_all is not None else None
         pcr = pcr_all[sl] if pcr_all is not None else None
         grade = grade_all[sl] if grade_all is not None else None
         delay = delay_all[sl] if delay_all is not None else None
@@ -617,6 +625,9 @@ def _statistics(spec, patients: pd.DataFrame, arm_names, reps):
                 orr_counts.append((r, a, gname, k_resp, int(m.sum())))  # exact CI below
                 if cr is not None:
                     stats["cr_percent"] = 100.0 * float(cr[m].sum()) / float(m.sum())
+                if dor is not None and k_resp:
+                    ok = m & np.isfinite(dor[0])  # confirmed responders
+                    stats["median_dor_months"] = _km_median_and_landmarks(dor[0][ok], dor[1][ok])[0]
                 if grade is not None:
                     stats["neutropenia_g3plus_percent"] = 100.0 * float((grade[m] >= 3).mean())
                     stats["neutropenia_g4_percent"] = 100.0 * float((grade[m] >= 4).mean())
