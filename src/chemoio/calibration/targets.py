@@ -36,10 +36,10 @@ from chemoio.trial import list_specs, load_spec
 ARM_STATISTICS = (
     "orr_percent", "median_pfs_months", "median_os_months", "pcr_percent", "efs_event_percent",
     "os_12mo_percent", "os_24mo_percent", "os_36mo_percent", "os_60mo_percent",
-    "pfs_6mo_percent", "pfs_9mo_percent", "pfs_12mo_percent", "cr_percent",
+    "pfs_6mo_percent", "pfs_9mo_percent", "pfs_12mo_percent", "cr_percent", "median_dor_months",
 )
-TRAJECTORY_KEYS = ("orr_percent", "cr_percent", "median_pfs_months", "pcr_percent", "pfs_6mo_percent",
-                   "pfs_9mo_percent", "pfs_12mo_percent", "HR PFS")
+TRAJECTORY_KEYS = ("orr_percent", "cr_percent", "median_dor_months", "median_pfs_months", "pcr_percent",
+                   "pfs_6mo_percent", "pfs_9mo_percent", "pfs_12mo_percent", "HR PFS")
 # Survival targets that the tumour trajectories also decide, so both stages fit them: an EFS
 # event is a progression before surgery (a trajectory) or a recurrence or death after it (the
 # survival link); with the step-11 set 30 % of KEYNOTE-522 control patients progressed before
