@@ -380,3 +380,49 @@ def test_lymphotoxicity_is_free_and_penalised_only_when_asked():
     assert started._start(started.free_a)[j] == pytest.approx(np.log(3.0))
     both = Calibration(["keynote361", "keynote590"], lymphotoxicity=True, kill_scales=True)
     assert [n for n in both.free_a if n.startswith("kill_scale.")] == ["kill_scale.esophageal"]
+
+
+def test_complete_response_and_response_duration_are_stage_a_targets_with_their_arm_roles():
+    """CR and DoR describe the tumour trajectory (stage A); a chemotherapy or ICI-alone arm's
+    values are fitted and a combination arm's are predicted, as for ORR."""
+    targets = collect_targets(["keynote361", "keynote590", "imvigor211"])
+    got = {(t.spec, t.arm, t.subgroup, t.key): t for t in targets if t.key in ("cr_percent", "median_dor_months")}
+    for key, role in [(("keynote361", "chemo", "ITT", "median_dor_months"), "fit"),
+                      (("keynote361", "pembro", "ITT", "median_dor_months"), "fit"),
+                      (("keynote361", "pembro_chemo", "ITT", "median_dor_months"), "predict"),
+                      (("keynote361", "chemo", "ITT", "cr_percent"), "fit"),
+                      (("keynote590", "chemo", "ITT", "cr_percent"), "fit"),
+                      (("keynote590", "pembro_chemo", "ITT", "median_dor_months"), "predict"),
+                      (("imvigor211", "atezo", "ic2_3", "median_dor_months"), "fit")]:
+        assert got[key].role == role, key
+        assert got[key].in_stage("trajectory") and not got[key].in_stage("survival"), key
+    assert got[("keynote361", "chemo", "ITT", "median_dor_months")].transform == "log"
+    assert got[("keynote361", "chemo", "ITT", "cr_percent")].transform == "logit"
+
+
+def test_encounter_limited_kill_is_free_with_its_own_prior_only_when_asked(tmp_path):
+    """The opt-in frees n_50 (off, 0, in the model's defaults) around its own prior 0.003 with
+    bounds 0.1-10 x and a log-normal penalty of SD 1, starts from the start set's value when it
+    has one, and the written set records the setting."""
+    from chemoio.calibration.fit import ENCOUNTER_FREE, ENCOUNTER_PRIOR, ENCOUNTER_PRIOR_SD
+
+    assert ENCOUNTER_FREE not in Calibration(["keynote361"]).free_a
+    cal = Calibration(["keynote361"], encounter_kill=True)
+    j = cal.free_a.index(ENCOUNTER_FREE)
+    lo, hi = cal._bounds(cal.free_a)
+    assert (math.exp(lo[j]), math.exp(hi[j])) == pytest.approx((0.1, 10.0))
+    x = cal._start(cal.free_a)
+    assert x[j] == 0.0 and cal._decode(cal.free_a, x)[ENCOUNTER_FREE] == pytest.approx(ENCOUNTER_PRIOR)
+    x[j] = np.log(4.0)
+    assert np.log(4.0) / ENCOUNTER_PRIOR_SD in list(cal._penalty(cal.free_a, x))
+    started = Calibration(["keynote361"], encounter_kill=True, base={ENCOUNTER_FREE: 0.006})
+    assert started._start(started.free_a)[j] == pytest.approx(np.log(2.0))
+    from chemoio.calibration.fit import CalibrationResult
+    from chemoio.interfaces.cli import _parameter_set_settings
+
+    res = CalibrationResult({ENCOUNTER_FREE: 0.004}, pd.DataFrame(), 1.0, 2.0, 10, 3.0,
+                            {"seed": 5, "specs": ["keynote361"], "encounter_kill": True})
+    path = write_parameter_set(res, tmp_path / "set.yaml", "chemoio calibrate --encounter-kill")
+    assert load_parameter_set(path)[ENCOUNTER_FREE] == pytest.approx(0.004)
+
+    assert _parameter_set_settings(path)["encounter_kill"] is True

@@ -8,7 +8,7 @@ Procedure (docs/calibration.md):
    calibration fits the tumour-response targets of the combination arms of a tumour type
    that has no ICI-monotherapy arm, and the opt-in ``lymphotoxicity`` calibration those of
    every chemotherapy + ICI arm.
-2. **Stage A - tumour response** (ORR, median PFS, pCR, PFS HRs, and EFS events, which
+2. **Stage A - tumour response** (ORR, complete responses, duration of response, median PFS, pCR, PFS HRs, and EFS events, which
    progression before surgery decides in part). Free: the shared immune parameters (PD-1
    engagement half-maximum, reinvigoration rate, the two anti-CTLA-4 terms), the stroma
    remodelling rate, the non-immune cell loss, one shared chemotherapy potency scale
@@ -17,7 +17,8 @@ Procedure (docs/calibration.md):
    tumour type and a chemo-sensitivity scale per tumour type with a fitted chemotherapy arm
    (prior-penalised); with ``kill_scales``, also a CD8 kill scale per tumour type with a
    fitted combination arm (prior-penalised); with ``lymphotoxicity``, also chemotherapy's
-   kill of CD8 effectors in the tumour (shared, prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
+   kill of CD8 effectors in the tumour (shared, prior-penalised); with ``encounter_kill``,
+   also the encounter limit of CD8 killing (shared, prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
    random numbers), ``replicates`` trials per spec, and fits the median over replicates;
    survival-link parameters stay at the start set's values during stage A.
 3. **Stage B - survival link** (median OS, OS landmarks, OS HRs, EFS). Free: the Weibull
@@ -111,6 +112,17 @@ KILL_SCALE_PRIOR_SD = 1.0
 LYMPHOTOX_FREE = "lymphotox_tumour_max_per_day"
 LYMPHOTOX_BOUNDS = (0.1, 100.0)
 LYMPHOTOX_PRIOR_SD = 1.0
+# Encounter-limited CD8 killing (``kill_search_half_fraction``, n_50; opt-in,
+# ``encounter_kill=True``): shared, off (0) in the model's defaults, so it gets its own prior
+# here, 0.003 (assumed: the kill per tumour cell stops rising as 1/C only once viable cells
+# fill less than ~0.3 % of the lesion, i.e. after > 99 % of them are gone while stroma and dead
+# cells keep the volume), bounds x 0.1-10 and a log-normal prior penalty (SD 1). It decides
+# whether T cells clear the cells that chemotherapy leaves, which the complete-response and
+# duration-of-response targets of the chemotherapy arms inform (docs/calibration.md, step 13).
+ENCOUNTER_FREE = "kill_search_half_fraction"
+ENCOUNTER_PRIOR = 0.003
+ENCOUNTER_BOUNDS = (0.1, 10.0)
+ENCOUNTER_PRIOR_SD = 1.0
 # finite-difference step in log-parameter space: 20 %, coarse enough that the discrete
 # trial statistics (response counts, Kaplan-Meier medians) change between the two points
 DIFF_STEP = 0.2
@@ -198,6 +210,8 @@ def _chemo_tumors(informed_drugs: dict[str, set[str]]) -> list[str]:
 def _prior(name: str, tumors: list[str]) -> float:
     if name.startswith(("growth_scale.", "chemo_sensitivity_scale.", "kill_scale.", "chemo_class.", "spread.")):
         return 1.0
+    if name == ENCOUNTER_FREE:
+        return ENCOUNTER_PRIOR
     if name.startswith("survival."):
         parts = name.split(".")
         sp = survival_parameters(parts[1] if len(parts) == 3 else tumors[0])
@@ -223,7 +237,7 @@ class Calibration:
                  log: Callable[[str], None] | None = None, targets: list[Target] | None = None,
                  free_a: list[str] | None = None, free_b: list[str] | None = None,
                  kill_scales: bool = False, combination_survival: bool = False,
-                 lymphotoxicity: bool = False):
+                 lymphotoxicity: bool = False, encounter_kill: bool = False):
         all_targets = targets if targets is not None else collect_targets(
             specs, fit_combinations=kill_scales, combination_survival=kill_scales and combination_survival,
             fit_chemo_ici=lymphotoxicity)
@@ -234,6 +248,7 @@ class Calibration:
         self.kill_scales = kill_scales
         self.combination_survival = kill_scales and combination_survival
         self.lymphotoxicity = lymphotoxicity
+        self.encounter_kill = encounter_kill
         self.log = log or (lambda msg: None)
         self.base = dict(base or {})
         # each spec is parsed once (the YAML was ~7 % of an evaluation)
@@ -251,6 +266,7 @@ class Calibration:
                        + [f"chemo_sensitivity_scale.{t}" for t in _chemo_tumors(drugs)]
                        + ([f"kill_scale.{t}" for t in self._combination_fit_tumors()] if kill_scales else [])
                        + ([LYMPHOTOX_FREE] if lymphotoxicity else [])
+                       + ([ENCOUNTER_FREE] if encounter_kill else [])
                        + [f"chemo_class.{c}" for c in _fitted_classes(drugs)])
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
@@ -318,6 +334,7 @@ class Calibration:
               "kill_scale.": KILL_SCALE_PRIOR_SD}
         out = [v / sd[n.split(".", 1)[0] + "."] for n, v in zip(names, x) if n.startswith(tuple(sd))]
         out += [v / LYMPHOTOX_PRIOR_SD for n, v in zip(names, x) if n == LYMPHOTOX_FREE]
+        out += [v / ENCOUNTER_PRIOR_SD for n, v in zip(names, x) if n == ENCOUNTER_FREE]
         return np.array(out)
 
     def _bounds(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -337,6 +354,8 @@ class Calibration:
                 b = KILL_SCALE_BOUNDS
             elif n == LYMPHOTOX_FREE:
                 b = LYMPHOTOX_BOUNDS
+            elif n == ENCOUNTER_FREE:
+                b = ENCOUNTER_BOUNDS
             elif n in SURVIVAL_SHARED:
                 b = SURVIVAL_SHARED[n]
             elif n.endswith("recurrence_per_month_at_1e6_cells"):
@@ -415,6 +434,7 @@ class Calibration:
                       **({"kill_scales": True} if self.kill_scales else {}),
                       **({"combination_survival": True} if self.combination_survival else {}),
                       **({"lymphotoxicity": True} if self.lymphotoxicity else {}),
+                      **({"encounter_kill": True} if self.encounter_kill else {}),
                       "specs": self.specs, "free_stage_a": self.free_a, "free_stage_b": self.free_b},
         )
 

@@ -309,6 +309,9 @@ def calibrate(
                                         help="Also fit chemotherapy's kill of CD8 effectors in the tumour "
                                              "(shared), to every chemotherapy + ICI arm's tumour-response "
                                              "targets (not used by the shipped set; docs/calibration.md)."),
+    encounter_kill: bool = typer.Option(False, "--encounter-kill",
+                                        help="Also fit the encounter limit of CD8 killing (shared "
+                                             "kill_search_half_fraction, prior 0.003; docs/calibration.md)."),
 ) -> None:
     """Fit population-level parameters to the calibration trials (docs/calibration.md)."""
     from chemoio.calibration.fit import Calibration, write_parameter_set
@@ -320,7 +323,7 @@ def calibrate(
         raise ChemoioInputError("--combination-survival", "only with --kill-scales")
     cal = Calibration(exclude=excl, seed=seed, base=base, replicates=replicates, kill_scales=kill_scales,
                       combination_survival=combination_survival, lymphotoxicity=lymphotoxicity,
-                      log=lambda m: err_console.print(f"[dim]{m}"))
+                      encounter_kill=encounter_kill, log=lambda m: err_console.print(f"[dim]{m}"))
     console.print(f"calibrating {len(cal.free_a)} + {len(cal.free_b)} parameters to {len(cal.targets)} "
                   f"targets of {len(cal.specs)} trials (fitted targets only; docs/calibration.md)")
     res = cal.run(budget_a=budget_a, budget_b=budget_b)
@@ -354,6 +357,8 @@ def validate(
     lymphotoxicity: bool = typer.Option(False, "--lymphotoxicity",
                                         help="With --split: calibrate as `chemoio calibrate --lymphotoxicity` "
                                              "does (a set calibrated so is labelled so without --split)."),
+    encounter_kill: bool = typer.Option(False, "--encounter-kill",
+                                        help="With --split: calibrate as `chemoio calibrate --encounter-kill` does."),
 ) -> None:
     """Simulated vs published for every calibration trial; with --split, leave-one-trial-out."""
     from chemoio.calibration.validate import validate as run_validate
@@ -363,7 +368,8 @@ def validate(
     log = lambda m: err_console.print(f"[dim]{m}")  # noqa: E731
     if split:
         res = validate_split(replicates=replicates, fit_replicates=fit_replicates, kill_scales=kill_scales,
-                             combination_survival=combination_survival, lymphotoxicity=lymphotoxicity, log=log)
+                             combination_survival=combination_survival, lymphotoxicity=lymphotoxicity,
+                             encounter_kill=encounter_kill, log=log)
     else:
         params = load_parameter_set(parameters) if parameters else None
         # how the set was calibrated decides which numbers the table labels as fitted
