@@ -8,8 +8,9 @@ Procedure (docs/calibration.md):
    calibration fits the tumour-response targets of the combination arms of a tumour type
    that has no ICI-monotherapy arm, and the opt-in ``lymphotoxicity`` calibration those of
    every chemotherapy + ICI arm.
-2. **Stage A - tumour response** (ORR, complete responses, duration of response, median PFS, pCR, PFS HRs, and EFS events, which
-   progression before surgery decides in part). Free: the shared immune parameters (PD-1
+2. **Stage A - tumour response** (ORR, complete responses, duration of response, median
+   PFS, pCR, PFS HRs, and EFS events, which progression before surgery decides in part).
+   Free: the shared immune parameters (PD-1
    engagement half-maximum, reinvigoration rate, the two anti-CTLA-4 terms), the stroma
    remodelling rate, the non-immune cell loss, one shared chemotherapy potency scale
    with one multiplier per drug class (prior-penalised), two shared spread exponents
@@ -18,8 +19,9 @@ Procedure (docs/calibration.md):
    (prior-penalised); with ``kill_scales``, also a CD8 kill scale per tumour type with a
    fitted combination arm (prior-penalised); with ``lymphotoxicity``, also chemotherapy's
    kill of CD8 effectors in the tumour (shared, prior-penalised); with ``encounter_kill``,
-   also the encounter limit of CD8 killing (shared, prior-penalised). Every evaluation re-simulates the fit arms with the same seed (common
-   random numbers), ``replicates`` trials per spec, and fits the median over replicates;
+   also the encounter limit of CD8 killing (shared, prior-penalised). Every evaluation
+   re-simulates the fit arms with the same seed (common random numbers), ``replicates``
+   trials per spec, and fits the median over replicates;
    survival-link parameters stay at the start set's values during stage A.
 3. **Stage B - survival link** (median OS, OS landmarks, OS HRs, EFS). Free: the Weibull
    scale per tumour type, the shared tumour-size coefficient and the post-surgery

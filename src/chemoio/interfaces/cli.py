@@ -415,7 +415,7 @@ def validate(
 
 from chemoio.interfaces import cli_runs  # noqa: E402,F401  (run-cohort, runs, query)
 from chemoio.interfaces.cli_experiments import experiment_app  # noqa: E402
-app.add_typer(experiment_app, name="experiment")  # icd | sequencing | biomarker | dose
+app.add_typer(experiment_app, name="experiment")  # icd | sequencing | biomarker | dose | interaction | mechanisms
 
 
 def main() -> None:
