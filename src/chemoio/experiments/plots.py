@@ -54,6 +54,32 @@ def _errbar(ax: "Axes", x, y, lo, hi, color, horizontal: bool, label: str | None
                     label=label)
 
 
+def _hr_and_rate_panels(axes, df, y, tte: list[str], resp: list[str], control_label: str,
+                        reference_line: bool = False) -> int:
+    """One dot-plot panel per time-to-event endpoint (HR with CI, combination vs chemo) and one
+    per response endpoint (both arms' rates joined by a line), one row per table row at ``y``.
+    ``reference_line`` marks the first row's HR. Returns the number of panels drawn."""
+    k = 0
+    for j, ep in enumerate(tte):
+        ax = axes[k]
+        _style_axes(ax, grid_axis="x")
+        _errbar(ax, df[f"hr_{ep}"], y, df[f"hr_{ep}_low"], df[f"hr_{ep}_high"], PALETTE[j], horizontal=True)
+        _hr_axis(ax, np.concatenate([df[f"hr_{ep}_low"], df[f"hr_{ep}_high"]]))
+        if reference_line:
+            ax.axvline(df[f"hr_{ep}"].iloc[0], color="#999999", lw=0.8, ls=":")
+        ax.set_title(f"HR {ep.upper()} (combination vs chemo)", fontsize=9.5)
+        k += 1
+    for ep in resp:
+        ax = axes[k]
+        _style_axes(ax, grid_axis="x")
+        ax.hlines(y, df[f"{ep}_chemo"], df[f"{ep}_combo"], color="#BBBBBB", lw=2.0, zorder=1)
+        ax.plot(df[f"{ep}_combo"], y, "o", color=PALETTE[2], ms=6, label="combination", zorder=2)
+        ax.plot(df[f"{ep}_chemo"], y, "s", mfc="white", color=PALETTE[2], ms=5.5, label=control_label, zorder=2)
+        ax.set_title(f"{'pCR' if ep == 'pcr' else ep.upper()} (%)", fontsize=9.5)
+        k += 1
+    return k
+
+
 def icd_figure(res: "ExperimentResult") -> "Figure":
     """Dot plot: one row per agent (highest ICD fraction at the top); HR per endpoint,
     response difference and antigen release per unit of kill."""
@@ -66,23 +92,9 @@ def icd_figure(res: "ExperimentResult") -> "Figure":
     axes = np.atleast_1d(axes)
     y = np.arange(n)[::-1]
     labels = [f"{a} ({f:.2f})" for a, f in zip(df.agent, df.icd_fraction, strict=True)]
-    k = 0
-    for j, ep in enumerate(tte):
-        ax = axes[k]
-        _style_axes(ax, grid_axis="x")
-        _errbar(ax, df[f"hr_{ep}"], y, df[f"hr_{ep}_low"], df[f"hr_{ep}_high"], PALETTE[j], horizontal=True)
-        _hr_axis(ax, np.concatenate([df[f"hr_{ep}_low"], df[f"hr_{ep}_high"]]))
-        ax.set_title(f"HR {ep.upper()} (combination vs chemo)", fontsize=9.5)
-        k += 1
-    for ep in resp:
-        ax = axes[k]
-        _style_axes(ax, grid_axis="x")
-        ax.hlines(y, df[f"{ep}_chemo"], df[f"{ep}_combo"], color="#BBBBBB", lw=2.0, zorder=1)
-        ax.plot(df[f"{ep}_combo"], y, "o", color=PALETTE[2], ms=6, label="combination", zorder=2)
-        ax.plot(df[f"{ep}_chemo"], y, "s", mfc="white", color=PALETTE[2], ms=5.5, label="control arm", zorder=2)
-        ax.set_title(f"{ep.upper()} (%)", fontsize=9.5)
+    k = _hr_and_rate_panels(axes, df, y, tte, resp, "control arm")
+    for ax in axes[len(tte):k]:
         ax.legend(frameon=False, fontsize=7.5, loc="lower right")
-        k += 1
     ax = axes[k]
     _style_axes(ax, grid_axis="x")
     ax.barh(y, df["antigen_per_kill"], color=PALETTE[4], height=0.6)
@@ -263,25 +275,10 @@ def mechanisms_figure(res: "ExperimentResult") -> "Figure":
     fig = _new_figure(3.2 * panels + 1.8, max(3.2, 0.36 * n + 1.9), footer=True)
     axes = np.atleast_1d(fig.subplots(1, panels, sharey=True))
     y = np.arange(n)[::-1]
-    k = 0
-    for j, ep in enumerate(tte):
-        ax = axes[k]
-        _style_axes(ax, grid_axis="x")
-        _errbar(ax, df[f"hr_{ep}"], y, df[f"hr_{ep}_low"], df[f"hr_{ep}_high"], PALETTE[j], horizontal=True)
-        _hr_axis(ax, np.concatenate([df[f"hr_{ep}_low"], df[f"hr_{ep}_high"]]))
-        ax.axvline(df[f"hr_{ep}"].iloc[0], color="#999999", lw=0.8, ls=":")
-        ax.set_title(f"HR {ep.upper()} (combination vs chemo)", fontsize=9.5)
-        k += 1
-    for ep in resp:
-        ax = axes[k]
-        _style_axes(ax, grid_axis="x")
-        ax.hlines(y, df[f"{ep}_chemo"], df[f"{ep}_combo"], color="#BBBBBB", lw=2.0, zorder=1)
-        ax.plot(df[f"{ep}_combo"], y, "o", color=PALETTE[2], ms=6, label="combination", zorder=2)
-        ax.plot(df[f"{ep}_chemo"], y, "s", mfc="white", color=PALETTE[2], ms=5.5, label="chemotherapy arm", zorder=2)
+    k = _hr_and_rate_panels(axes, df, y, tte, resp, "chemotherapy arm", reference_line=True)
+    for ax in axes[len(tte):k]:
         ax.set_xlim(0, 100)
-        ax.set_title(f"{'pCR' if ep == 'pcr' else ep.upper()} (%)", fontsize=9.5)
         ax.legend(frameon=False, fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.09), ncol=2)
-        k += 1
     axes[0].set_yticks(y)
     axes[0].set_yticklabels(list(df.label), fontsize=8.5)
     axes[0].set_ylabel("chemotherapy's immune effect switched off")
