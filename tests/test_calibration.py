@@ -426,3 +426,40 @@ def test_encounter_limited_kill_is_free_with_its_own_prior_only_when_asked(tmp_p
     assert load_parameter_set(path)[ENCOUNTER_FREE] == pytest.approx(0.004)
 
     assert _parameter_set_settings(path)["encounter_kill"] is True
+
+
+def test_a_start_set_with_encounter_kill_off_starts_it_at_its_prior_and_other_zeros_are_refused():
+    """n_50 = 0 is the model's "off" (the default of every set made without the option): the
+    fit then starts from the option's own prior. Any other fitted parameter at or below 0 in
+    the start set is an error naming --start, not a math-domain traceback."""
+    from chemoio.calibration.fit import ENCOUNTER_FREE
+    from chemoio.errors import ChemoioInputError
+
+    cal = Calibration(["keynote361"], encounter_kill=True, base={ENCOUNTER_FREE: 0.0})
+    x = cal._start(cal.free_a)
+    assert x[cal.free_a.index(ENCOUNTER_FREE)] == 0.0
+    bad = Calibration(["keynote361"], base={"chemo_potency_scale": 0.0})
+    with pytest.raises(ChemoioInputError) as e:
+        bad._start(bad.free_a)
+    assert e.value.field == "--start" and "chemo_potency_scale" in e.value.message
+
+
+def test_validate_split_passes_the_encounter_kill_option_on(monkeypatch, tmp_path):
+    """`chemoio validate --split --encounter-kill` calibrates its folds as the shipped command does."""
+    from typer.testing import CliRunner
+
+    import chemoio.calibration.validate as v
+    from chemoio.interfaces.cli import app
+
+    seen = {}
+
+    def fake_split(**kw):
+        seen.update(kw)
+        return v.ValidationResult(pd.DataFrame(), pd.DataFrame(), {})
+
+    monkeypatch.setattr(v, "validate_split", fake_split)
+    CliRunner().invoke(app, ["validate", "--split", "--encounter-kill", "-R", "1", "--out", str(tmp_path)])
+    assert seen.get("encounter_kill") is True
+    seen.clear()
+    CliRunner().invoke(app, ["validate", "--split", "-R", "1", "--out", str(tmp_path)])
+    assert seen.get("encounter_kill") is False

@@ -51,6 +51,7 @@ import yaml
 from scipy.optimize import least_squares
 
 from chemoio.calibration.targets import Target, collect_targets, simulated_values
+from chemoio.errors import ChemoioInputError
 from chemoio.model.parameters import default_vector, index_of
 from chemoio.trial import load_spec
 from chemoio.trial.runner import finish_trial, simulate_trial
@@ -375,6 +376,10 @@ class Calibration:
                 v = self.base.get(f"chemo_potency.{CHEMO_CLASSES[n.split('.', 1)[1]][0]}")
             else:
                 v = self.base.get(n)
+            if v is not None and v <= 0.0:
+                if n != ENCOUNTER_FREE:
+                    raise ChemoioInputError("--start", f"{n} = {v:g} in the start set; a fitted parameter must be > 0")
+                v = None  # n_50 = 0 is the model's "off": the fit starts from its own prior
             x.append(0.0 if v is None else math.log(v / _prior(n, self.tumors)))
         lo, hi = self._bounds(names)
         return np.clip(np.array(x), lo + 1e-6, hi - 1e-6)
