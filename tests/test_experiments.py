@@ -267,6 +267,25 @@ def test_chemo_icd_scale_multiplies_the_immunogenic_share_only():
     assert out[0.0][eq.DR_ICD_SENS] == 0.0 and out[0.0][eq.DR_ICD_RES] == 0.0
 
 
+def test_mechanisms_reads_a_control_arm_without_responses(monkeypatch):
+    """A control arm with no response as set leaves every kept share undefined (nan), and the
+    experiment still reports its hazard ratios instead of failing on the headline."""
+    from chemoio.experiments import common as cm
+
+    real = cm.contrast_stats
+
+    def no_control_responses(result, contrast, *a, **k):
+        out = real(result, contrast, *a, **k)
+        out["orr_chemo"] = 0.0
+        return out
+
+    monkeypatch.setattr(cm, "contrast_stats", no_control_responses)
+    res = ex.mechanisms("keynote189", knockouts="icd", **TINY)
+    assert res.table["orr_chemo_kept"].isna().all()
+    assert not any(h.startswith("Chemotherapy arm ORR") for h in res.headline)
+    assert any(h.startswith("HR OS") for h in res.headline)
+
+
 @pytest.mark.parametrize("bad", ["icdd", "icd,icd", " , ", ["treg", "tregs"]])
 def test_mechanisms_bad_knockout_names_the_argument(bad):
     with pytest.raises(ChemoioInputError) as e:

@@ -126,13 +126,12 @@ def interaction(
     notes_for = {"combination": "the combination as designed",
                  "ici": "the combination arm's checkpoint inhibitor alone",
                  "chemo": "the combination arm's chemotherapy alone"}
-    work = cm.Work(progress, len(mixes) * 2 * cm.patients_per_run(spec, replicates, n_scale))
+    specs: dict[str, Any] = {key: cm.derive_spec(contrast, mix, ctl_keys, tag=f"interaction_{key}",
+                                                  note=notes_for[key]) for key, mix in mixes.items()}
+    work = cm.Work(progress, sum(2 * cm.patients_per_run(d, replicates, n_scale) for d in specs.values()))
     pats: dict[str, pd.DataFrame] = {}
-    specs: dict[str, Any] = {}
     control: pd.DataFrame | None = None
-    for key, mix in mixes.items():
-        d = cm.derive_spec(contrast, mix, ctl_keys, tag=f"interaction_{key}", note=notes_for[key])
-        specs[key] = d
+    for key, d in specs.items():
         res = cm.run_condition(d, replicates=replicates, seed=seed, n_scale=n_scale, work=work,
                                parameters=params)
         pats[key] = _exp_patients(res, contrast.experimental)

@@ -96,7 +96,8 @@ def mechanisms(
     """Run the trial's combination vs chemotherapy comparison as set, with each of
     chemotherapy's immune effects switched off in turn (``knockouts``: names of
     :data:`KNOCKOUTS`, default all six) and with all of them off together. ``parameters``: a
-    parameter set (dict of every parameter or a YAML path; default the shipped one)."""
+    parameter set, as a YAML path or a dict (a dict is the whole set: a parameter it leaves
+    out takes the model default, not the shipped value); default the shipped set."""
     from chemoio.model.parameters import shipped_parameter_set
 
     cm.check_run_settings(replicates, n_scale, seed)
@@ -113,7 +114,7 @@ def mechanisms(
     conditions += [(k, f"no {KNOCKOUTS[k][0]}", [k]) for k in names]
     if len(names) > 1:
         conditions.append((ALL, "all of them off (cytotoxic only)", names))
-    work = cm.Work(progress, len(conditions) * 2 * cm.patients_per_run(spec, replicates, n_scale))
+    work = cm.Work(progress, len(conditions) * 2 * cm.patients_per_run(d, replicates, n_scale))
     tte = [e.lower() for e in contrast.tte_endpoints]
     resp = [e.lower() for e in contrast.response_endpoints]
     rows: list[dict[str, Any]] = []
@@ -134,8 +135,9 @@ def mechanisms(
     headline = []
     for ep in resp:
         rate = "pCR" if ep == "pcr" else ep.upper()
-        low = table.iloc[1:].loc[table.iloc[1:][f"{ep}_chemo_kept"].idxmin()] if len(table) > 1 else None
-        if low is not None:
+        kept = table.iloc[1:][f"{ep}_chemo_kept"]
+        if kept.notna().any():  # nan throughout when the control arm has no response as set
+            low = table.iloc[1:].loc[kept.idxmin()]
             headline.append(
                 f"Chemotherapy arm {rate} {cm.fmt_value(ref[f'{ep}_chemo'])} % as set; with {low.label} "
                 f"{cm.fmt_value(low[f'{ep}_chemo'])} % ({cm.fmt_value(100 * low[f'{ep}_chemo_kept'])} % of it kept). "
