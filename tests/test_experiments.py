@@ -267,6 +267,26 @@ def test_chemo_icd_scale_multiplies_the_immunogenic_share_only():
     assert out[0.0][eq.DR_ICD_SENS] == 0.0 and out[0.0][eq.DR_ICD_RES] == 0.0
 
 
+def test_mechanisms_on_a_three_arm_trial_runs_and_counts_the_compared_arms_only(monkeypatch):
+    """KEYNOTE-361 has a pembrolizumab-alone arm besides the two compared: it is not run, and
+    the settings and the progress total count only the two arms' patients."""
+    from chemoio.experiments import common as cm
+
+    real = cm.run_condition
+    sizes, totals = [], []
+
+    def record(spec, **kw):
+        res = real(spec, **kw)
+        sizes.append(len(res.patients))
+        assert set(res.patients.arm) == {"pembro_chemo", "chemo"}
+        return res
+
+    monkeypatch.setattr(cm, "run_condition", record)
+    res = ex.mechanisms("keynote361", knockouts="icd", progress=lambda k, total: totals.append(total), **TINY)
+    assert res.settings["patients per trial"] == sizes[0]
+    assert set(totals) == {2 * 2 * sizes[0]}  # two conditions, two passes each
+
+
 def test_mechanisms_reads_a_control_arm_without_responses(monkeypatch):
     """A control arm with no response as set leaves every kept share undefined (nan), and the
     experiment still reports its hazard ratios instead of failing on the headline."""

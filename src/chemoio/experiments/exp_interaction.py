@@ -230,7 +230,7 @@ def interaction(
         "parameter set": set_label,
         "combination vs independent action (HR, same patients)": cm.fmt_value(hr_vs_ia),
         f"{ep.upper()} rank correlation on the two monotherapies": cm.fmt_value(rho),
-        **cm.run_settings(spec, replicates=replicates, seed=seed, n_scale=n_scale),
+        **cm.run_settings(specs["combination"], replicates=replicates, seed=seed, n_scale=n_scale),
     }
     notes = [
         "Every condition runs the combination arm's virtual patients with the same seed (common random "

@@ -157,7 +157,7 @@ def mechanisms(
         **cm.trial_settings(spec, contrast),
         "parameter set": set_label,
         "knock-outs": ", ".join(names),
-        **cm.run_settings(spec, replicates=replicates, seed=seed, n_scale=n_scale),
+        **cm.run_settings(d, replicates=replicates, seed=seed, n_scale=n_scale),
     }
     notes = [
         "Each knock-out sets the shared parameters named in `parameters_zeroed` to 0 in both arms; nothing "
