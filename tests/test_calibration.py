@@ -463,3 +463,45 @@ def test_validate_split_passes_the_encounter_kill_option_on(monkeypatch, tmp_pat
     seen.clear()
     CliRunner().invoke(app, ["validate", "--split", "-R", "1", "--out", str(tmp_path)])
     assert seen.get("encounter_kill") is False
+
+
+def test_memory_option_switches_the_compartment_on_and_frees_its_recall_threshold():
+    """`--memory` sets memory_fraction to its literature share (kept from a start set that
+    has one), frees the recall threshold around its prior with bounds 0.01-100 x and a
+    log-normal penalty of SD 1.5, and is passed on by `validate --split --memory`."""
+    from chemoio.calibration.fit import (MEMORY_FRACTION, MEMORY_FREE, MEMORY_PRIOR,
+                                         MEMORY_PRIOR_SD)
+
+    off = Calibration(["keynote361"])
+    assert MEMORY_FREE not in off.free_a and "memory_fraction" not in off.base
+    cal = Calibration(["keynote361"], memory=True)
+    assert cal.base["memory_fraction"] == MEMORY_FRACTION
+    j = cal.free_a.index(MEMORY_FREE)
+    lo, hi = cal._bounds(cal.free_a)
+    assert (math.exp(lo[j]), math.exp(hi[j])) == pytest.approx((0.01, 100.0))
+    x = cal._start(cal.free_a)
+    assert cal._decode(cal.free_a, x)[MEMORY_FREE] == pytest.approx(MEMORY_PRIOR)
+    x[j] = np.log(9.0)
+    assert np.log(9.0) / MEMORY_PRIOR_SD in list(cal._penalty(cal.free_a, x))
+    kept = Calibration(["keynote361"], memory=True, base={"memory_fraction": 0.08})
+    assert kept.base["memory_fraction"] == 0.08
+
+
+def test_validate_split_passes_the_memory_option_on(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    import chemoio.calibration.validate as v
+    from chemoio.interfaces.cli import app
+
+    seen = {}
+
+    def fake_split(**kw):
+        seen.update(kw)
+        return v.ValidationResult(pd.DataFrame(), pd.DataFrame(), {})
+
+    monkeypatch.setattr(v, "validate_split", fake_split)
+    CliRunner().invoke(app, ["validate", "--split", "--memory", "-R", "1", "--out", str(tmp_path)])
+    assert seen.get("memory") is True
+    seen.clear()
+    CliRunner().invoke(app, ["validate", "--split", "-R", "1", "--out", str(tmp_path)])
+    assert seen.get("memory") is False

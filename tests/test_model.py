@@ -26,11 +26,12 @@ def test_every_parameter_has_a_source():
             assert any(w in p.source.lower() for w in ("pmid", "assumed", "calibrated")), p.name
 
 
-@pytest.mark.parametrize("n50", [0.0, 1.0])
-def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states(n50):
+@pytest.mark.parametrize("n50, f_mem", [(0.0, 0.0), (1.0, 0.0), (0.0, 0.05)])
+def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states(n50, f_mem):
     # also with encounter-limited kill (2.5), whose lesion volume at diagnosis (the geometric
-    # volume of section 3) must be the one the ODE sees at t = 0
-    p = default_vector({"kill_search_half_fraction": n50})
+    # volume of section 3) must be the one the ODE sees at t = 0, and with memory T cells
+    # (2.4), whose recall is part of the priming that balances the loop
+    p = default_vector({"kill_search_half_fraction": n50, "memory_fraction": f_mem})
     y = np.zeros(eq.N_STATES)
     aux = np.zeros(eq.N_AUX)
     eq.initial_state(p, y, aux)
@@ -48,6 +49,7 @@ def test_steady_state_at_diagnosis_is_a_fixed_point_of_the_immune_states(n50):
     v_cell = (c_s + c_r + y[eq.Y_D]) * p[eq.P_VC] + (y[eq.Y_TE] + y[eq.Y_TX]) * p[eq.P_VT]
     assert v_cell / (v_cell + y[eq.Y_S]) == pytest.approx(p[eq.P_PACK], rel=1e-9)
     assert dy[eq.Y_S] / y[eq.Y_S] == pytest.approx(p[eq.P_GROWTH], rel=0.02)
+    assert (y[eq.Y_TM] > 0) == (f_mem > 0)
 
 
 def test_killing_is_limited_by_target_encounters_when_the_lesion_thins_out():
@@ -480,3 +482,34 @@ def test_states_stay_non_negative_under_extreme_treatment():
     assert np.all(res.status == 0)
     assert np.all(np.isfinite(res.values))
     assert np.all(res.values >= 0.0)
+
+
+def test_memory_t_cells_make_checkpoint_responses_last():
+    """Memory CD8 T cells (2.4): off by default (the state stays 0); switched on, they are
+    formed from the effectors of a pembrolizumab response and recalled when the lesion
+    regrows, so fewer responders progress within two years and complete responses are more
+    frequent. The recall is driven by the tumour cells, so a patient without tumour has none."""
+    from chemoio.model.parameters import shipped_parameter_set
+
+    base = shipped_parameter_set()
+    runs = {}
+    for f_mem in (0.0, 0.05):
+        r = chemoio.simulate("pembrolizumab 200 mg q3w x35", "urothelial", n=400, seed=3, days=730,
+                             observables=("sld_mm", "memory_t"),
+                             parameters={**base, "memory_fraction": f_mem,
+                                         "memory_recall_half_max_cells": 1e7})
+        sld = r["sld_mm"]
+        nadir = sld.min(axis=1)
+        responder = nadir <= 0.7 * sld[:, 0]
+        after = np.arange(sld.shape[1]) > sld.argmin(axis=1)[:, None]
+        regrown = ((sld >= 1.2 * nadir[:, None]) & (sld - nadir[:, None] >= 5) & after).any(axis=1)
+        runs[f_mem] = (responder, regrown, nadir < 1.0, r["memory_t"])
+    assert np.all(runs[0.0][3] == 0.0)
+    assert np.median(runs[0.05][3][runs[0.05][0], -1]) > 1e5
+    (resp0, prog0, cr0, _), (resp1, prog1, cr1, _) = runs[0.0], runs[0.05]
+    assert resp0.sum() > 50 and resp1.sum() > 50
+    assert prog1[resp1].mean() < prog0[resp0].mean() - 0.02
+    assert cr1.mean() > cr0.mean()
+    p = default_vector({"memory_fraction": 0.05})
+    assert eq._memory_recall_per_day(p, 0.0) == 0.0
+    assert eq._memory_recall_per_day(p, p[eq.P_CMEM50]) == pytest.approx(0.5 * p[eq.P_RMEM])

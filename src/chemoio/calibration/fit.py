@@ -126,6 +126,17 @@ ENCOUNTER_FREE = "kill_search_half_fraction"
 ENCOUNTER_PRIOR = 0.003
 ENCOUNTER_BOUNDS = (0.1, 10.0)
 ENCOUNTER_PRIOR_SD = 1.0
+# Memory CD8 T cells (docs/model.md 2.4; opt-in, ``memory=True``): off (memory_fraction 0) in
+# the model's defaults. The calibration switches the compartment on at the literature share
+# MEMORY_FRACTION (Kaech & Cui 2012, PMID 23080391) and fits the tumour size at half-maximal
+# recall (shared; prior 1e7 cells, assumed; bounds x 0.01-100, log-normal penalty SD 1.5). It
+# decides how long a response held by T cells lasts, which the duration-of-response and
+# complete-response targets of the ICI arms inform (docs/calibration.md, step 14).
+MEMORY_FREE = "memory_recall_half_max_cells"
+MEMORY_FRACTION = 0.05
+MEMORY_PRIOR = 1.0e7
+MEMORY_BOUNDS = (0.01, 100.0)
+MEMORY_PRIOR_SD = 1.5
 # finite-difference step in log-parameter space: 20 %, coarse enough that the discrete
 # trial statistics (response counts, Kaplan-Meier medians) change between the two points
 DIFF_STEP = 0.2
@@ -215,6 +226,8 @@ def _prior(name: str, tumors: list[str]) -> float:
         return 1.0
     if name == ENCOUNTER_FREE:
         return ENCOUNTER_PRIOR
+    if name == MEMORY_FREE:
+        return MEMORY_PRIOR
     if name.startswith("survival."):
         parts = name.split(".")
         sp = survival_parameters(parts[1] if len(parts) == 3 else tumors[0])
@@ -240,7 +253,7 @@ class Calibration:
                  log: Callable[[str], None] | None = None, targets: list[Target] | None = None,
                  free_a: list[str] | None = None, free_b: list[str] | None = None,
                  kill_scales: bool = False, combination_survival: bool = False,
-                 lymphotoxicity: bool = False, encounter_kill: bool = False):
+                 lymphotoxicity: bool = False, encounter_kill: bool = False, memory: bool = False):
         all_targets = targets if targets is not None else collect_targets(
             specs, fit_combinations=kill_scales, combination_survival=kill_scales and combination_survival,
             fit_chemo_ici=lymphotoxicity)
@@ -252,8 +265,11 @@ class Calibration:
         self.combination_survival = kill_scales and combination_survival
         self.lymphotoxicity = lymphotoxicity
         self.encounter_kill = encounter_kill
+        self.memory = memory
         self.log = log or (lambda msg: None)
         self.base = dict(base or {})
+        if memory and not self.base.get("memory_fraction", 0.0) > 0.0:
+            self.base["memory_fraction"] = MEMORY_FRACTION  # the compartment on, at its literature share
         # each spec is parsed once (the YAML was ~7 % of an evaluation)
         self._spec_cache = {s: load_spec(s) for s in self.specs}
         self.tumors = sorted({self._spec_cache[s].population.tumor for s in self.specs})
@@ -270,6 +286,7 @@ class Calibration:
                        + ([f"kill_scale.{t}" for t in self._combination_fit_tumors()] if kill_scales else [])
                        + ([LYMPHOTOX_FREE] if lymphotoxicity else [])
                        + ([ENCOUNTER_FREE] if encounter_kill else [])
+                       + ([MEMORY_FREE] if memory else [])
                        + [f"chemo_class.{c}" for c in _fitted_classes(drugs)])
         # a tumour type's survival scale is free only where a survival target informs it (an
         # unidentified scale would drift with the optimiser's steps and mean nothing)
@@ -338,6 +355,7 @@ class Calibration:
         out = [v / sd[n.split(".", 1)[0] + "."] for n, v in zip(names, x) if n.startswith(tuple(sd))]
         out += [v / LYMPHOTOX_PRIOR_SD for n, v in zip(names, x) if n == LYMPHOTOX_FREE]
         out += [v / ENCOUNTER_PRIOR_SD for n, v in zip(names, x) if n == ENCOUNTER_FREE]
+        out += [v / MEMORY_PRIOR_SD for n, v in zip(names, x) if n == MEMORY_FREE]
         return np.array(out)
 
     def _bounds(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -359,6 +377,8 @@ class Calibration:
                 b = LYMPHOTOX_BOUNDS
             elif n == ENCOUNTER_FREE:
                 b = ENCOUNTER_BOUNDS
+            elif n == MEMORY_FREE:
+                b = MEMORY_BOUNDS
             elif n in SURVIVAL_SHARED:
                 b = SURVIVAL_SHARED[n]
             elif n.endswith("recurrence_per_month_at_1e6_cells"):
@@ -442,6 +462,7 @@ class Calibration:
                       **({"combination_survival": True} if self.combination_survival else {}),
                       **({"lymphotoxicity": True} if self.lymphotoxicity else {}),
                       **({"encounter_kill": True} if self.encounter_kill else {}),
+                      **({"memory": True} if self.memory else {}),
                       "specs": self.specs, "free_stage_a": self.free_a, "free_stage_b": self.free_b},
         )
 

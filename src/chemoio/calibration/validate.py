@@ -113,12 +113,13 @@ def validate(parameters: dict[str, float] | None = None, *, replicates: int = 20
 
 def validate_split(*, replicates: int = 10, budget_a: int = 40, budget_b: int = 120, seed: int = 2026,
                    fit_replicates: int = 1, kill_scales: bool = False, combination_survival: bool = False,
-                   lymphotoxicity: bool = False, encounter_kill: bool = False,
+                   lymphotoxicity: bool = False, encounter_kill: bool = False, memory: bool = False,
                    log: Callable[[str], None] | None = None) -> ValidationResult:
     """Leave-one-trial-out: calibrate without trial k (``fit_replicates`` trials per spec and
     evaluation, from the priors; ``kill_scales``, ``combination_survival``: the kill-scale
     calibration; ``lymphotoxicity``: the lymphotoxicity calibration; ``encounter_kill``: with
-    the encounter limit of CD8 killing free), then predict
+    the encounter limit of CD8 killing free; ``memory``: with memory CD8 T cells on and their
+    recall threshold free), then predict
     every number of k (``replicates`` trials)."""
     from chemoio.calibration.fit import Calibration
 
@@ -131,7 +132,7 @@ def validate_split(*, replicates: int = 10, budget_a: int = 40, budget_b: int = 
     for name in names:
         cal = Calibration(exclude=(name,), seed=seed, replicates=fit_replicates, log=log,
                           kill_scales=kill_scales, combination_survival=combination_survival,
-                          lymphotoxicity=lymphotoxicity, encounter_kill=encounter_kill)
+                          lymphotoxicity=lymphotoxicity, encounter_kill=encounter_kill, memory=memory)
         fit = cal.run(budget_a=budget_a, budget_b=budget_b)
         res = run_trial(load_spec(name), replicates=replicates, parameters=fit.parameters)
         held_out = [t for t in targets if t.spec == name]

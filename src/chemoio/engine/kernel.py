@@ -4,7 +4,7 @@ Why it is fast (docs/model.md section 5):
 
 * the drug subsystems are linear and solved exactly between dosing events
   (:func:`chemoio.model.equations.lin2_at`), so fast chemotherapy kinetics (half-lives of
-  minutes) never limit the step size; the remaining 11-state system is non-stiff (the fast antigen/DAMP signal, mature DCs,
+  minutes) never limit the step size; the remaining 12-state system is non-stiff (the fast antigen/DAMP signal, mature DCs,
   PD-L1 and MHC-I are quasi-steady);
 * dosing events are breakpoints (the integrator stops and restarts exactly there);
   observation times are *not*: values between steps come from the method's 4th-order
@@ -65,10 +65,10 @@ DENSE_P = np.array(
 )
 
 # absolute-tolerance floors per state (the relative tolerance multiplies them)
-_ATOL_FLOOR = np.array([1.0, 1.0, 1e3, 1e3, 1e3, 1e3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3])
+_ATOL_FLOOR = np.array([1.0, 1.0, 1e3, 1e3, 1e3, 1e3, 1e-3, 1e-3, 1e-3, 1e-3, 1e-3, 1e3])
 # weight of |y| in the relative part of the error scale: 0 for the log cell numbers, whose
 # error is controlled absolutely (rtol in ln C = rtol relative in C), 1 for the rest
-_REL_WEIGHT = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
+_REL_WEIGHT = np.array([0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0])
 
 # A drug slot with no running infusion whose exposures have all fallen below this fraction
 # of their half-maximal level is dropped until its next dose (see _washed_out).

@@ -312,6 +312,10 @@ def calibrate(
     encounter_kill: bool = typer.Option(False, "--encounter-kill",
                                         help="Also fit the encounter limit of CD8 killing (shared "
                                              "kill_search_half_fraction, prior 0.003; docs/calibration.md)."),
+    memory: bool = typer.Option(False, "--memory",
+                                help="Switch on memory CD8 T cells (memory_fraction 0.05) and fit the "
+                                     "tumour size at half-maximal recall (shared memory_recall_half_max_cells, "
+                                     "prior 1e7 cells; docs/calibration.md)."),
 ) -> None:
     """Fit population-level parameters to the calibration trials (docs/calibration.md)."""
     from chemoio.calibration.fit import Calibration, write_parameter_set
@@ -323,7 +327,8 @@ def calibrate(
         raise ChemoioInputError("--combination-survival", "only with --kill-scales")
     cal = Calibration(exclude=excl, seed=seed, base=base, replicates=replicates, kill_scales=kill_scales,
                       combination_survival=combination_survival, lymphotoxicity=lymphotoxicity,
-                      encounter_kill=encounter_kill, log=lambda m: err_console.print(f"[dim]{m}"))
+                      encounter_kill=encounter_kill, memory=memory,
+                      log=lambda m: err_console.print(f"[dim]{m}"))
     console.print(f"calibrating {len(cal.free_a)} + {len(cal.free_b)} parameters to {len(cal.targets)} "
                   f"targets of {len(cal.specs)} trials (fitted targets only; docs/calibration.md)")
     res = cal.run(budget_a=budget_a, budget_b=budget_b)
@@ -359,6 +364,8 @@ def validate(
                                              "does (a set calibrated so is labelled so without --split)."),
     encounter_kill: bool = typer.Option(False, "--encounter-kill",
                                         help="With --split: calibrate as `chemoio calibrate --encounter-kill` does."),
+    memory: bool = typer.Option(False, "--memory",
+                                help="With --split: calibrate as `chemoio calibrate --memory` does."),
 ) -> None:
     """Simulated vs published for every calibration trial; with --split, leave-one-trial-out."""
     from chemoio.calibration.validate import validate as run_validate
@@ -369,7 +376,7 @@ def validate(
     if split:
         res = validate_split(replicates=replicates, fit_replicates=fit_replicates, kill_scales=kill_scales,
                              combination_survival=combination_survival, lymphotoxicity=lymphotoxicity,
-                             encounter_kill=encounter_kill, log=log)
+                             encounter_kill=encounter_kill, memory=memory, log=log)
     else:
         params = load_parameter_set(parameters) if parameters else None
         # how the set was calibrated decides which numbers the table labels as fitted

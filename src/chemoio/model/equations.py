@@ -13,7 +13,7 @@ Split of the model
 * **Drive** (section 1.3): the drug quantities that act on the biology at time t —
   chemotherapy kill rates, immunomodulation exposures, receptor occupancies
   (:func:`drug_drive`).
-* **Tumour-immune ODE** (sections 2.1-2.8), 11 states (:func:`rhs`); its initial value is
+* **Tumour-immune ODE** (sections 2.1-2.8), 12 states (:func:`rhs`); its initial value is
   the quasi-steady state at diagnosis (:func:`initial_state`, section 3).
 
 The functions are numba-compiled; their pure-Python versions (``rhs.py_func``) give the
@@ -59,7 +59,8 @@ SHARED_ORDER = (
     "chemo_potency_scale", "immune_refuge_cells", "stroma_remodel_per_day",
     "max_proliferation_per_day", "max_tcell_tumour_ratio", "kill_search_half_fraction",
     "chemo_proliferation_weight", "chemo_reference_proliferation_per_day",
-    "resistant_sensitivity_scale", "chemo_icd_scale",
+    "resistant_sensitivity_scale", "chemo_icd_scale", "memory_fraction", "memory_death_per_day",
+    "memory_recall_per_day", "memory_expansion", "memory_recall_half_max_cells",
 )
 PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 
@@ -71,7 +72,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
     P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX, P_NSRCH,
-    P_WNS, P_LAMREF, P_RHOSCALE, P_ICDSCALE,
+    P_WNS, P_LAMREF, P_RHOSCALE, P_ICDSCALE, P_FMEM, P_DMEM, P_RMEM, P_AMEM, P_CMEM50,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -79,10 +80,10 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
 # ----------------------------------------------------------------------------------------
 STATE_NAMES = (
     "ln_sensitive_cells", "ln_resistant_cells", "dead_cells", "primed_t", "effector_t",
-    "exhausted_t", "treg", "mdsc", "lymphoid_precursors", "lymphocytes", "stroma_mL",
+    "exhausted_t", "treg", "mdsc", "lymphoid_precursors", "lymphocytes", "stroma_mL", "memory_t",
 )
 N_STATES = len(STATE_NAMES)
-(Y_LNCS, Y_LNCR, Y_D, Y_TP, Y_TE, Y_TX, Y_R, Y_M, Y_LP, Y_L, Y_S) = range(N_STATES)
+(Y_LNCS, Y_LNCR, Y_D, Y_TP, Y_TE, Y_TX, Y_R, Y_M, Y_LP, Y_L, Y_S, Y_TM) = range(N_STATES)
 
 # ----------------------------------------------------------------------------------------
 # Drug slots (section 1). Slot parameters: a (n_patients, n_slots, SLOT_WIDTH) array.
@@ -115,7 +116,7 @@ OBSERVABLES = (
     "mature_dc", "primed_t", "effector_t", "exhausted_t", "treg", "mdsc", "pdl1", "mhc1",
     "lymphocytes", "tcell_kill_per_day", "h_pd1", "ro_pd1", "ro_pdl1", "ro_ctla4",
     "chemo_kill_per_day", "ifn_signal", "tumor_volume_ml", "stroma_volume_ml", "viable_sld_mm",
-    "kill_capacity_per_day", "infiltration_propensity",
+    "kill_capacity_per_day", "infiltration_propensity", "memory_t",
 )
 N_OBS = len(OBSERVABLES)
 OBS_CONC_BASE = 100  # observable id 100 + s = plasma concentration (mg/L) of slot s
@@ -399,6 +400,16 @@ def _mature_dc(p, g):
 
 
 @njit(cache=True, inline="always", error_model="numpy")
+def _memory_recall_per_day(p, c):
+    r"""Recall rate of a memory CD8 T cell (1/day, section 2.4): memory cells meet the
+    antigen on the tumour cells themselves, :math:`r_M\,C/(C + C_{M,50})`; 0 when the
+    memory compartment is off (:math:`f_M = 0`)."""
+    if p[P_FMEM] <= 0.0:
+        return 0.0
+    return p[P_RMEM] * c / (c + p[P_CMEM50])
+
+
+@njit(cache=True, inline="always", error_model="numpy")
 def _unpack(y):
     """Biological quantities from the state vector: cell numbers from their logs, other
     states clamped at 0 (lymphocytes at 1e-3, keeping the feedback L^-gamma finite):
@@ -425,7 +436,7 @@ def _extinction_brake(ln_c):
 
 @njit(cache=True, error_model="numpy")
 def rhs(y, dy, p, aux, drive):
-    r"""Time derivative of the 11 tumour-immune states (sections 2.1-2.8).
+    r"""Time derivative of the 12 tumour-immune states (sections 2.1-2.8).
 
     Tumour (log cell numbers; :math:`C = C_s + C_r`; Gompertz normalised so the net
     untreated growth rate at diagnosis equals the patient's ``growth_per_day``):
@@ -503,18 +514,24 @@ def rhs(y, dy, p, aux, drive):
     dy[Y_D] = e_s * cs + e_r * cr + (kill + delta0) * c - p[P_KCLR] * dead
 
     # 2.3 immunogenic cell death -> antigen/DAMP signal -> mature DCs (quasi-steady)
-    dc = _mature_dc(p, _antigen(p, cs, cr, kill, drive, fcyc))
+    g = _antigen(p, cs, cr, kill, drive, fcyc)
+    dc = _mature_dc(p, g)
 
     # 2.4 priming, infiltration, exhaustion and reinvigoration
     priming = (
         p[P_KPR] * p[P_ANTIGEN] * mh * dc * lym * (1.0 + p[P_EPS4] * ro_ctla4) / (1.0 + treg)
     )
-    dy[Y_TP] = priming - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
+    # memory CD8 T cells: a share f_M of the effectors that die in the lesion, recalled by
+    # antigen into the primed pool with expansion a_M
+    tm = max(y[Y_TM], 0.0)
+    recall = _memory_recall_per_day(p, c) * tm
+    dy[Y_TP] = priming + p[P_AMEM] * recall - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
     influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
     x = p[P_KEX] * hpd1 * c / (c + p[P_KEXC])
     v = p[P_KRV] * (1.0 - hpd1)
     dy[Y_TE] = influx - p[P_DE] * te - x * te + v * tx - p[P_LAMLOC] * y_lym * te
     dy[Y_TX] = x * te - v * tx - p[P_DX] * tx
+    dy[Y_TM] = p[P_FMEM] * p[P_DE] * te - p[P_DMEM] * tm - recall
 
     # 2.7 Tregs and MDSCs (relative indices), chemotherapy depletion, anti-CTLA-4 ADCC
     csup = c / (c + p[P_KSUP]) / aux[AUX_CSUP0]
@@ -553,6 +570,7 @@ def _diagnosis_fixed_point(p):
     te = 0.0
     tx = 0.0
     tp = 0.0
+    tm = 0.0
     dead = 0.0
     kill = 0.0
     for _ in range(INIT_ITERATIONS):
@@ -569,7 +587,10 @@ def _diagnosis_fixed_point(p):
         dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
         g = c0 * (p[P_FT] * kill + p[P_F0] * p[P_DELTA0]) / p[P_KG]
         dc = _mature_dc(p, g)
-        tp = p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg) / (p[P_KINF] + p[P_DP])
+        rec = _memory_recall_per_day(p, c0)
+        tm = p[P_FMEM] * p[P_DE] * te / (p[P_DMEM] + rec)
+        tp = (p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg) + p[P_AMEM] * rec * tm) / (
+            p[P_KINF] + p[P_DP])
         vol = _cellular_volume_mL(p, c0, dead, te, tx) / p[P_PACK]
         influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
         x = p[P_KEX] * hpd1 * c0 / (c0 + p[P_KEXC])
@@ -585,7 +606,7 @@ def _diagnosis_fixed_point(p):
     c0 = max(room / (1.0 + (kill + p[P_DELTA0]) / p[P_KCLR]), 1.0)
     dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
     kill = kill_rate(p, c0, vgeo, te, tx, treg, mdsc, p[P_PDL1_0], 1.0, 0.0, 0.0)
-    return c0, dead, tp, te, tx, kill, vgeo
+    return c0, dead, tp, te, tx, kill, vgeo, tm
 
 
 BOUND_TCELLS, BOUND_PROLIFERATION = 0, 1
@@ -611,7 +632,7 @@ def _lower_until_plausible(p, k, which):
     for _ in range(PLAUSIBLE_BISECTIONS):
         mid = 0.5 * (lo + hi)
         p[k] = base * mid
-        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+        c0, dead, tp, te, tx, kill, vgeo, tm = _diagnosis_fixed_point(p)
         if _breaks_bound(which, p, c0, te, tx, kill):
             hi = mid
         else:
@@ -623,7 +644,7 @@ def _lower_until_plausible(p, k, which):
 def _cd8_ratio_at(p, base, ln_mult):
     """(T_E + T_X)/C_0 at diagnosis with psi = base * exp(ln_mult) (sets ``p[P_PSI]``)."""
     p[P_PSI] = base * math.exp(ln_mult)
-    c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+    c0, dead, tp, te, tx, kill, vgeo, tm = _diagnosis_fixed_point(p)
     return (te + tx) / c0
 
 
@@ -699,7 +720,7 @@ def initial_state(p, y, aux):
     target = min(p[P_CD8RATIO0], p[P_TCMAX]) * p[P_ANTIGEN]
     if target > 0.0:
         _match_cd8_ratio(p, target)
-        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+        c0, dead, tp, te, tx, kill, vgeo, tm = _diagnosis_fixed_point(p)
         kill_max = p[P_LAMMAX] - p[P_GROWTH] - p[P_DELTA0]
         if kill > kill_max and kill > 0.0:
             # at a given state the kill rate is proportional to k_CT: scale it to the bound,
@@ -707,15 +728,15 @@ def initial_state(p, y, aux):
             # takes up what is left)
             p[P_KCT] *= kill_max / kill
             _match_cd8_ratio(p, target)
-            c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+            c0, dead, tp, te, tx, kill, vgeo, tm = _diagnosis_fixed_point(p)
     else:
-        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+        c0, dead, tp, te, tx, kill, vgeo, tm = _diagnosis_fixed_point(p)
         if _breaks_bound(BOUND_TCELLS, p, c0, te, tx, kill):
             _lower_until_plausible(p, P_PSI, BOUND_TCELLS)
-            c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+            c0, dead, tp, te, tx, kill, vgeo, tm = _diagnosis_fixed_point(p)
     if _breaks_bound(BOUND_PROLIFERATION, p, c0, te, tx, kill):
         _lower_until_plausible(p, P_KCT, BOUND_PROLIFERATION)
-        c0, dead, tp, te, tx, kill, vgeo = _diagnosis_fixed_point(p)
+        c0, dead, tp, te, tx, kill, vgeo, tm = _diagnosis_fixed_point(p)
     treg = p[P_TREG0]
     mdsc = p[P_MDSC0]
     fr = min(max(p[P_RESFRAC], 1e-9), 1.0 - 1e-9)
@@ -725,6 +746,7 @@ def initial_state(p, y, aux):
     y[Y_TP] = tp
     y[Y_TE] = te
     y[Y_TX] = tx
+    y[Y_TM] = tm
     y[Y_R] = treg
     y[Y_M] = mdsc
     y[Y_LP] = 1.0
@@ -781,6 +803,8 @@ def observable(k, y, p, aux, drive):
         return p[P_PSI]
     if k == 22:
         return stroma
+    if k == 26:
+        return max(y[Y_TM], 0.0)
     if k == 23:
         # viable burden as an SLD: S0 (C/C0)^(1/3), without dead cells and residual mass
         return aux[AUX_S0] * (c / aux[AUX_C0]) ** (1.0 / 3.0)
