@@ -132,8 +132,9 @@ def test_residual_mass_delays_and_caps_shrinkage():
     assert np.all(viable[0, 1:] < sld[0, 1:])
 
 
+@pytest.mark.parametrize("f_mem", [0.0, 0.05])
 @pytest.mark.parametrize("tumor", ["nsclc_nonsquamous", "urothelial", "melanoma", "tnbc_early"])
-def test_every_virtual_patient_starts_growing_at_its_own_net_rate(tumor):
+def test_every_virtual_patient_starts_growing_at_its_own_net_rate(tumor, f_mem):
     """Across a drawn population (shipped parameter set), not just the typical patient: the
     net untreated growth at diagnosis is the patient's growth_per_day, and the immune loop is
     at rest. (The fixed point once cycled for 20-38 % of patients, whose intrinsic growth then
@@ -143,7 +144,9 @@ def test_every_virtual_patient_starts_growing_at_its_own_net_rate(tumor):
     from chemoio.population import parameter_matrix, sample_patients
 
     vp = sample_patients(tumor, 600, 3)
-    P = parameter_matrix(vp.params, tumor, shipped_parameter_set())
+    # also with memory T cells on (2.4): a first version, fed by the effectors in the lesion,
+    # made the loop self-sustaining for patients with a large psi
+    P = parameter_matrix(vp.params, tumor, {**shipped_parameter_set(), "memory_fraction": f_mem})
     net_gap, at_rest = [], []
     for p in P:
         y, aux, dy = np.zeros(eq.N_STATES), np.zeros(eq.N_AUX), np.zeros(eq.N_STATES)
@@ -152,7 +155,7 @@ def test_every_virtual_patient_starts_growing_at_its_own_net_rate(tumor):
         c_s, c_r = np.exp(y[eq.Y_LNCS]), np.exp(y[eq.Y_LNCR])
         net = (c_s * dy[eq.Y_LNCS] + c_r * dy[eq.Y_LNCR]) / (c_s + c_r)
         net_gap.append(abs(net - p[eq.P_GROWTH]))
-        at_rest.append(all(abs(dy[k]) <= 1e-4 * max(abs(y[k]), 1.0) for k in (eq.Y_TP, eq.Y_TE, eq.Y_TX)))
+        at_rest.append(all(abs(dy[k]) <= 1e-4 * max(abs(y[k]), 1.0) for k in (eq.Y_TP, eq.Y_TE, eq.Y_TX, eq.Y_TM)))
     assert max(net_gap) < 1e-9
     assert np.mean(at_rest) >= 0.95
 
@@ -513,3 +516,13 @@ def test_memory_t_cells_make_checkpoint_responses_last():
     p = default_vector({"memory_fraction": 0.05})
     assert eq._memory_recall_per_day(p, 0.0) == 0.0
     assert eq._memory_recall_per_day(p, p[eq.P_CMEM50]) == pytest.approx(0.5 * p[eq.P_RMEM])
+
+
+def test_a_self_sustaining_memory_loop_is_refused_naming_the_field():
+    from chemoio.errors import ChemoioInputError
+    from chemoio.population import parameter_matrix, sample_patients
+
+    vp = sample_patients("urothelial", 5, 1)
+    with pytest.raises(ChemoioInputError) as e:
+        parameter_matrix(vp.params, "urothelial", {"memory_fraction": 0.2, "memory_expansion": 10.0})
+    assert e.value.field == "parameters.memory_expansion"

@@ -521,8 +521,8 @@ def rhs(y, dy, p, aux, drive):
     priming = (
         p[P_KPR] * p[P_ANTIGEN] * mh * dc * lym * (1.0 + p[P_EPS4] * ro_ctla4) / (1.0 + treg)
     )
-    # memory CD8 T cells: a share f_M of the effectors that die in the lesion, recalled by
-    # antigen into the primed pool with expansion a_M
+    # memory CD8 T cells: a share f_M of the cells leaving the primed pool, recalled by the
+    # tumour cells into the primed pool with expansion a_M (f_M a_M < 1)
     tm = max(y[Y_TM], 0.0)
     recall = _memory_recall_per_day(p, c) * tm
     dy[Y_TP] = priming + p[P_AMEM] * recall - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
@@ -531,7 +531,7 @@ def rhs(y, dy, p, aux, drive):
     v = p[P_KRV] * (1.0 - hpd1)
     dy[Y_TE] = influx - p[P_DE] * te - x * te + v * tx - p[P_LAMLOC] * y_lym * te
     dy[Y_TX] = x * te - v * tx - p[P_DX] * tx
-    dy[Y_TM] = p[P_FMEM] * p[P_DE] * te - p[P_DMEM] * tm - recall
+    dy[Y_TM] = p[P_FMEM] * (p[P_KINF] + p[P_DP]) * tp - p[P_DMEM] * tm - recall
 
     # 2.7 Tregs and MDSCs (relative indices), chemotherapy depletion, anti-CTLA-4 ADCC
     csup = c / (c + p[P_KSUP]) / aux[AUX_CSUP0]
@@ -587,10 +587,13 @@ def _diagnosis_fixed_point(p):
         dead = (kill + p[P_DELTA0]) * c0 / p[P_KCLR]
         g = c0 * (p[P_FT] * kill + p[P_F0] * p[P_DELTA0]) / p[P_KG]
         dc = _mature_dc(p, g)
+        primed_in = p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg)  # naive priming, cells/day
+        # memory (2.4): a share f_M of the cells leaving the primed pool, recalled at rho;
+        # at rest the recall returns q of the pool's outflow, q = a_M f_M rho/(d_M + rho) < 1
         rec = _memory_recall_per_day(p, c0)
-        tm = p[P_FMEM] * p[P_DE] * te / (p[P_DMEM] + rec)
-        tp = (p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg) + p[P_AMEM] * rec * tm) / (
-            p[P_KINF] + p[P_DP])
+        q = p[P_AMEM] * p[P_FMEM] * rec / (p[P_DMEM] + rec)
+        tp = primed_in / ((p[P_KINF] + p[P_DP]) * (1.0 - q))
+        tm = p[P_FMEM] * (p[P_KINF] + p[P_DP]) * tp / (p[P_DMEM] + rec)
         vol = _cellular_volume_mL(p, c0, dead, te, tx) / p[P_PACK]
         influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
         x = p[P_KEX] * hpd1 * c0 / (c0 + p[P_KEXC])

@@ -84,4 +84,10 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
     if params.shape[0] and not np.all(ratio >= 0):
         raise ChemoioInputError("parameters.max_tcell_tumour_ratio",
                                 f"must be >= 0 CD8 T cells per tumour cell, got {float(ratio.min()):.4g}")
+    f_mem = params[:, index_of("memory_fraction")]
+    a_mem = params[:, index_of("memory_expansion")]
+    if params.shape[0] and not np.all((f_mem >= 0) & (f_mem * a_mem < 1.0)):
+        raise ChemoioInputError("parameters.memory_expansion",
+                                "memory_fraction x memory_expansion must be >= 0 and below 1 (else T cells "
+                                f"recycled through memory sustain themselves), got {float((f_mem * a_mem).max()):.4g}")
     return params
