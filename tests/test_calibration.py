@@ -444,8 +444,10 @@ def test_a_start_set_with_encounter_kill_off_starts_it_at_its_prior_and_other_ze
     assert e.value.field == "--start" and "chemo_potency_scale" in e.value.message
 
 
-def test_validate_split_passes_the_encounter_kill_option_on(monkeypatch, tmp_path):
-    """`chemoio validate --split --encounter-kill` calibrates its folds as the shipped command does."""
+@pytest.mark.parametrize("option, key", [("--encounter-kill", "encounter_kill"), ("--memory", "memory")])
+def test_validate_split_passes_the_calibration_options_on(monkeypatch, tmp_path, option, key):
+    """`chemoio validate --split --encounter-kill` (or `--memory`) calibrates its folds as the
+    shipped command does."""
     from typer.testing import CliRunner
 
     import chemoio.calibration.validate as v
@@ -458,11 +460,11 @@ def test_validate_split_passes_the_encounter_kill_option_on(monkeypatch, tmp_pat
         return v.ValidationResult(pd.DataFrame(), pd.DataFrame(), {})
 
     monkeypatch.setattr(v, "validate_split", fake_split)
-    CliRunner().invoke(app, ["validate", "--split", "--encounter-kill", "-R", "1", "--out", str(tmp_path)])
-    assert seen.get("encounter_kill") is True
+    CliRunner().invoke(app, ["validate", "--split", option, "-R", "1", "--out", str(tmp_path)])
+    assert seen.get(key) is True
     seen.clear()
     CliRunner().invoke(app, ["validate", "--split", "-R", "1", "--out", str(tmp_path)])
-    assert seen.get("encounter_kill") is False
+    assert seen.get(key) is False
 
 
 def test_memory_option_switches_the_compartment_on_and_frees_its_recall_threshold():
@@ -485,23 +487,3 @@ def test_memory_option_switches_the_compartment_on_and_frees_its_recall_threshol
     assert np.log(9.0) / MEMORY_PRIOR_SD in list(cal._penalty(cal.free_a, x))
     kept = Calibration(["keynote361"], memory=True, base={"memory_fraction": 0.08})
     assert kept.base["memory_fraction"] == 0.08
-
-
-def test_validate_split_passes_the_memory_option_on(monkeypatch, tmp_path):
-    from typer.testing import CliRunner
-
-    import chemoio.calibration.validate as v
-    from chemoio.interfaces.cli import app
-
-    seen = {}
-
-    def fake_split(**kw):
-        seen.update(kw)
-        return v.ValidationResult(pd.DataFrame(), pd.DataFrame(), {})
-
-    monkeypatch.setattr(v, "validate_split", fake_split)
-    CliRunner().invoke(app, ["validate", "--split", "--memory", "-R", "1", "--out", str(tmp_path)])
-    assert seen.get("memory") is True
-    seen.clear()
-    CliRunner().invoke(app, ["validate", "--split", "-R", "1", "--out", str(tmp_path)])
-    assert seen.get("memory") is False
