@@ -68,8 +68,9 @@ def test_doses_land_on_the_right_days():
 
 def test_engine_agrees_with_scipy_reference():
     rows = [{}, {"infiltration": 3.0, "pdl1_tumour0": 0.9}, {"infiltration": 0.0},
-            {"chemo_sensitivity": 3.0, "growth_per_day": 0.02}]
-    sim = typical_input(KN189, rows, days=182, observables=("sld_mm", "effector_t", "treg"))
+            {"chemo_sensitivity": 3.0, "growth_per_day": 0.02},
+            {"memory_fraction": 0.05, "memory_recall_half_max_cells": 1e8}]
+    sim = typical_input(KN189, rows, days=182, observables=("sld_mm", "effector_t", "treg", "memory_t"))
     fast = run(sim)
     for i in range(len(rows)):
         ref = simulate_patient(sim, i, method="DOP853", rtol=1e-10, atol=1e-12)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ import chemoio
 from chemoio.model import equations as eq
 from chemoio.model.parameters import default_vector, index_of, parameter_table
 from helpers import run, typical, typical_input
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CHEMO = "pemetrexed 500 mg/m2 q3w x4; carboplatin AUC5 q3w x4"
 PEMBRO = "pembrolizumab 200 mg q3w x35"
@@ -487,9 +491,27 @@ def test_states_stay_non_negative_under_extreme_treatment():
     assert np.all(res.values >= 0.0)
 
 
+def test_memory_off_reproduces_the_model_without_the_memory_state():
+    """With memory off (f_M = 0) the twelfth state is identically zero and is left out of the
+    solver's error norm, so trajectories are those of the eleven-state model. The numbers are
+    that model's (commit a7526f7), with the step-13 parameter set; a norm over all twelve
+    states moved them by about 1e-5."""
+    r = chemoio.simulate("pembrolizumab 200 mg q3w x35; carboplatin AUC5 q3w x4; gemcitabine 1000 mg/m2 d1,8 q3w x4",
+                         "urothelial", parameters=ROOT / "docs" / "results" / "dor_cr" / "encounter.yaml",
+                         n=12, seed=11, days=365, observables=("sld_mm", "effector_t", "memory_t"))
+    eleven_state_sld_day_365 = [float.fromhex(h) for h in (
+        "0x1.bbe8592eaf0a5p+0", "0x1.a4bf9517a5107p+7", "0x1.4292db61ad92fp+6", "0x1.d4741abf0ba39p+2",
+        "0x1.b3006e06ae9abp+2", "0x1.47b77ec410128p+2", "0x1.16f1c0b69b10cp+3", "0x1.163fff6cf8f22p+3",
+        "0x1.5b43ca3b37957p+6", "0x1.77fe592e21050p+5", "0x1.440dd6246794bp+5", "0x1.d515b5928d764p+0")]
+    assert np.all(r["memory_t"] == 0.0)
+    np.testing.assert_allclose(r["sld_mm"][:, -1], eleven_state_sld_day_365, rtol=1e-10, atol=0)
+    np.testing.assert_allclose(np.abs(r["sld_mm"]).sum(), float.fromhex("0x1.7d6a29e9e2f8ep+14"), rtol=1e-10)
+    np.testing.assert_allclose(np.abs(r["effector_t"]).sum(), float.fromhex("0x1.59fe218fa59cep+35"), rtol=1e-10)
+
+
 def test_memory_t_cells_make_checkpoint_responses_last():
     """Memory CD8 T cells (2.4): off by default (the state stays 0); switched on, they are
-    formed from the effectors of a pembrolizumab response and recalled when the lesion
+    formed from the primed cells of a pembrolizumab response and recalled when the lesion
     regrows, so fewer responders progress within two years and complete responses are more
     frequent. The recall is driven by the tumour cells, so a patient without tumour has none."""
     from chemoio.model.parameters import shipped_parameter_set
@@ -518,11 +540,25 @@ def test_memory_t_cells_make_checkpoint_responses_last():
     assert eq._memory_recall_per_day(p, p[eq.P_CMEM50]) == pytest.approx(0.5 * p[eq.P_RMEM])
 
 
-def test_a_self_sustaining_memory_loop_is_refused_naming_the_field():
+@pytest.mark.parametrize("bad, field", [
+    ({"memory_fraction": 0.2, "memory_expansion": 10.0}, "memory_expansion"),  # f_M e_M = 2
+    ({"memory_fraction": 0.1, "memory_expansion": 10.0}, "memory_expansion"),  # f_M e_M = 1
+    ({"memory_fraction": 0.05, "memory_expansion": -1.0}, "memory_expansion"),
+    ({"memory_fraction": -0.5}, "memory_fraction"),
+    ({"memory_fraction": 0.05, "memory_death_per_day": -0.001}, "memory_death_per_day"),
+    ({"memory_fraction": 0.05, "memory_recall_per_day": 0.0}, "memory_recall_per_day"),
+    ({"memory_fraction": 0.05, "memory_recall_half_max_cells": -1e7}, "memory_recall_half_max_cells"),
+])
+def test_an_impossible_memory_compartment_is_refused_naming_the_field(bad, field):
+    """A memory loop that sustains itself (f_M e_M >= 1), a negative share or expansion, and
+    recall or loss rates that are not positive (the pool would grow without bound or the
+    recall be singular) are refused, each naming its own field."""
     from chemoio.errors import ChemoioInputError
     from chemoio.population import parameter_matrix, sample_patients
 
     vp = sample_patients("urothelial", 5, 1)
     with pytest.raises(ChemoioInputError) as e:
-        parameter_matrix(vp.params, "urothelial", {"memory_fraction": 0.2, "memory_expansion": 10.0})
-    assert e.value.field == "parameters.memory_expansion"
+        parameter_matrix(vp.params, "urothelial", bad)
+    assert e.value.field == f"parameters.{field}"
+    # with memory off the memory rates are not used, and are not checked
+    parameter_matrix(vp.params, "urothelial", {"memory_fraction": 0.0, "memory_recall_per_day": 0.0})

@@ -276,7 +276,10 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
                     + _E7 * k7[i]
                 ) / sc
                 err += e * e
-            err = math.sqrt(err / n)
+            # RMS over the active states: with memory off (f_M = 0) T_M is identically zero
+            # and is left out of the count, so the step sizes (and results) are those of
+            # the model without the memory state, bit for bit
+            err = math.sqrt(err / (n if p[eq.P_FMEM] > 0.0 else n - 1))
             if not math.isfinite(err):
                 if h_try < 1e-9:
                     return STATUS_NONFINITE, steps

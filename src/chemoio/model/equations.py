@@ -457,11 +457,13 @@ def rhs(y, dy, p, aux, drive):
 
     .. math::
         \dot T_P &= k_{pr}\bar A\, m(H)\, DC\, L\,\frac{1+\epsilon_4 RO_4}{1+R}
-                    - (k_{inf}+d_P)T_P - \lambda_T Y_{lym} T_P\\
+                    + e_M\rho(C)T_M - (k_{inf}+d_P)T_P - \lambda_T Y_{lym} T_P\\
         \dot T_E &= \psi k_{inf}T_P\frac{V}{V+V_{50}}(1-a_M H_M) - d_E T_E - x T_E + v T_X
                     - \lambda_{loc}Y_{lym}T_E\\
         \dot T_X &= x T_E - v T_X - d_X T_X,\quad x = k_{ex}H_{PD1}\frac{C}{C+K_{ex}},\
-                    v = k_{rv}(1-H_{PD1})
+                    v = k_{rv}(1-H_{PD1})\\
+        \dot T_M &= f_M(k_{inf}+d_P)T_P - d_{TM}T_M - \rho(C)T_M,\quad
+                    \rho(C) = r_M\frac{C}{C+C_{M50}}\ (0\text{ when } f_M = 0)
 
     Suppressors and lymphocytes (R, M relative indices):
 
@@ -522,7 +524,7 @@ def rhs(y, dy, p, aux, drive):
         p[P_KPR] * p[P_ANTIGEN] * mh * dc * lym * (1.0 + p[P_EPS4] * ro_ctla4) / (1.0 + treg)
     )
     # memory CD8 T cells: a share f_M of the cells leaving the primed pool, recalled by the
-    # tumour cells into the primed pool with expansion a_M (f_M a_M < 1)
+    # tumour cells into the primed pool with expansion e_M (f_M e_M < 1)
     tm = max(y[Y_TM], 0.0)
     recall = _memory_recall_per_day(p, c) * tm
     dy[Y_TP] = priming + p[P_AMEM] * recall - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
@@ -589,7 +591,7 @@ def _diagnosis_fixed_point(p):
         dc = _mature_dc(p, g)
         primed_in = p[P_KPR] * p[P_ANTIGEN] * dc / (1.0 + treg)  # naive priming, cells/day
         # memory (2.4): a share f_M of the cells leaving the primed pool, recalled at rho;
-        # at rest the recall returns q of the pool's outflow, q = a_M f_M rho/(d_M + rho) < 1
+        # at rest the recall returns q of the pool's outflow, q = e_M f_M rho/(d_TM + rho) < 1
         rec = _memory_recall_per_day(p, c0)
         q = p[P_AMEM] * p[P_FMEM] * rec / (p[P_DMEM] + rec)
         tp = primed_in / ((p[P_KINF] + p[P_DP]) * (1.0 - q))

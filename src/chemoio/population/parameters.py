@@ -85,9 +85,23 @@ def parameter_matrix(patient_params: np.ndarray, tumor: str, parameters: dict[st
         raise ChemoioInputError("parameters.max_tcell_tumour_ratio",
                                 f"must be >= 0 CD8 T cells per tumour cell, got {float(ratio.min()):.4g}")
     f_mem = params[:, index_of("memory_fraction")]
-    a_mem = params[:, index_of("memory_expansion")]
-    if params.shape[0] and not np.all((f_mem >= 0) & (f_mem * a_mem < 1.0)):
-        raise ChemoioInputError("parameters.memory_expansion",
-                                "memory_fraction x memory_expansion must be >= 0 and below 1 (else T cells "
-                                f"recycled through memory sustain themselves), got {float((f_mem * a_mem).max()):.4g}")
+    if params.shape[0] and not np.all(f_mem >= 0):
+        raise ChemoioInputError("parameters.memory_fraction",
+                                f"must be >= 0 (0 = no memory T cells), got {float(f_mem.min()):.4g}")
+    if params.shape[0] and np.any(f_mem > 0):
+        # with memory on, the recall and the loss of memory cells must be real rates, or the
+        # pool grows without bound or the recall is singular (docs/model.md 2.4)
+        for key in ("memory_death_per_day", "memory_recall_per_day", "memory_recall_half_max_cells"):
+            col = params[:, index_of(key)]
+            if not np.all((col > 0) & np.isfinite(col)):
+                raise ChemoioInputError(f"parameters.{key}",
+                                        f"must be a positive number when memory_fraction > 0, got {float(col.min()):.4g}")
+        a_mem = params[:, index_of("memory_expansion")]
+        if not np.all(a_mem >= 0):
+            raise ChemoioInputError("parameters.memory_expansion",
+                                    f"must be >= 0 primed cells per recalled memory cell, got {float(a_mem.min()):.4g}")
+        if not np.all(f_mem * a_mem < 1.0):
+            raise ChemoioInputError("parameters.memory_expansion",
+                                    "memory_fraction x memory_expansion must be below 1 (else T cells recycled "
+                                    f"through memory sustain themselves), got {float((f_mem * a_mem).max()):.4g}")
     return params
