@@ -83,6 +83,10 @@ def test_parsed_fields() -> None:
     assert Regimen.parse("pembrolizumab 200 mg q3w over 30min").items[0].infusion_h == 0.5
     assert Regimen.parse("paclitaxel 80 mg/m2 qw x12").items[0].cycle_days == 7
     assert Regimen.parse("gemcitabine 1000 mg/m2 d1,8 q21d").items[0].cycle_days == 21
+    # each day may carry its own 'd', as protocols often write it
+    assert Regimen.parse("gemcitabine 1000 mg/m2 d1, d8 q3w").items[0].days == [1, 8]
+    assert Regimen.parse("nab-paclitaxel 100 mg/m2 d1,d8,d15 q4w").items[0].days == [1, 8, 15]
+    assert Regimen.parse("5-fluorouracil 1000 mg/m2 d1-d4 q3w").items[0].days == [1, 2, 3, 4]
 
 
 def test_case_spacing_aliases_and_canonical_names() -> None:

@@ -7,7 +7,7 @@ A regimen is a list of items separated by ``;``. Each item is one drug on one sc
 
     DOSE     := NUMBER UNIT     UNIT in mg | mg/kg | mg/m2      "200 mg", "500 mg/m2"
               | "AUC" NUMBER    Calvert carboplatin dosing      "AUC5", "AUC 4.5"
-    days     := "d" LIST        days within a cycle              "d1", "d1,8,15", "d1-5"
+    days     := "d" LIST        days within a cycle              "d1", "d1,8,15" (or "d1,d8,d15"), "d1-5"
     interval := "q" N "w" | "qw" | "q" N "d" | "qd" | "once"    cycle length
     cycles   := "x" N           number of cycles; omitted = until the simulation horizon
     start    := "start d" N | "start w" N                       study day of the first cycle
@@ -303,8 +303,11 @@ def split_items(text: str) -> list[str]:
 
 
 def _normalise(item: str) -> str:
-    """Glue list separators so that 'd1, 8' reads like 'd1,8' and 'AUC = 5' like 'AUC5'."""
+    """Glue list separators so that 'd1, 8' and 'd1,d8' read like 'd1,8', 'd1-d5' like 'd1-5'
+    and 'AUC = 5' like 'AUC5'."""
     item = re.sub(r"\s*,\s*", ",", item)
+    item = re.sub(r"(?i)\bd\d+(?:[,\-]d?\d+)+\b",
+                  lambda m: re.sub(r"(?i)([,\-])d", r"\1", m.group(0)), item)
     item = re.sub(r"(?i)\bauc\s*=\s*", "auc", item)
     return item
 
