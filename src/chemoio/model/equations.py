@@ -72,7 +72,7 @@ PARAM_ORDER = PATIENT_ORDER + SHARED_ORDER
     P_DX, P_KET, P_KH, P_B50, P_THL2, P_THIC, P_KI, P_RI, P_KP, P_PIMAX, P_KHT, P_HI,
     P_ETAMAX, P_KADCC, P_DR, P_DM, P_KSUP, P_KDEPR, P_KDEPM, P_LAMT, P_LAMLOC, P_LAML, P_KL,
     P_GAML, P_CHEMOSCALE, P_REFUGE, P_KSTR, P_LAMMAX, P_TCMAX, P_NSRCH,
-    P_WNS, P_LAMREF, P_RHOSCALE, P_ICDSCALE, P_FMEM, P_DMEM, P_RMEM, P_AMEM, P_CMEM50,
+    P_WNS, P_LAMREF, P_RHOSCALE, P_ICDSCALE, P_FMEM, P_DMEM, P_RMEM, P_EMEM, P_CMEM50,
 ) = range(len(PARAM_ORDER))
 
 # ----------------------------------------------------------------------------------------
@@ -527,7 +527,7 @@ def rhs(y, dy, p, aux, drive):
     # tumour cells into the primed pool with expansion e_M (f_M e_M < 1)
     tm = max(y[Y_TM], 0.0)
     recall = _memory_recall_per_day(p, c) * tm
-    dy[Y_TP] = priming + p[P_AMEM] * recall - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
+    dy[Y_TP] = priming + p[P_EMEM] * recall - (p[P_KINF] + p[P_DP]) * tp - p[P_LAMT] * y_lym * tp
     influx = p[P_PSI] * p[P_KINF] * tp * vol / (vol + p[P_V50]) * (1.0 - p[P_AM] * hm)
     x = p[P_KEX] * hpd1 * c / (c + p[P_KEXC])
     v = p[P_KRV] * (1.0 - hpd1)
@@ -593,7 +593,7 @@ def _diagnosis_fixed_point(p):
         # memory (2.4): a share f_M of the cells leaving the primed pool, recalled at rho;
         # at rest the recall returns q of the pool's outflow, q = e_M f_M rho/(d_TM + rho) < 1
         rec = _memory_recall_per_day(p, c0)
-        q = p[P_AMEM] * p[P_FMEM] * rec / (p[P_DMEM] + rec)
+        q = p[P_EMEM] * p[P_FMEM] * rec / (p[P_DMEM] + rec)
         tp = primed_in / ((p[P_KINF] + p[P_DP]) * (1.0 - q))
         tm = p[P_FMEM] * (p[P_KINF] + p[P_DP]) * tp / (p[P_DMEM] + rec)
         vol = _cellular_volume_mL(p, c0, dead, te, tx) / p[P_PACK]
