@@ -592,3 +592,6 @@ def test_resolve_regimen() -> None:
     assert error_of(get_preset, "checkmate067_nivo_ipy").field == "preset"
     assert error_of(resolve_regimen, "zzzz").field == "regimen"
     assert error_of(resolve_regimen, "pembrolizumb 200 mg").field == "regimen[0].drug"
+    # the one word 'placebo' is the untreated natural history, not an unknown preset
+    untreated = resolve_regimen("Placebo")
+    assert untreated.drugs == [] and [i.drug for i in untreated.items] == ["placebo"]

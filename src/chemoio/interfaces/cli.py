@@ -50,7 +50,7 @@ def _progress(total: int, label: str) -> Progress:
 
 @app.command()
 def simulate(
-    regimen: str = typer.Option(..., "--regimen", "-r", help="Regimen text (e.g. 'pembrolizumab 200 mg q3w x35; carboplatin AUC5 q3w x4'), a preset name (see `chemoio regimens`) or a YAML file."),
+    regimen: str = typer.Option(..., "--regimen", "-r", help="Regimen text (e.g. 'pembrolizumab 200 mg q3w x35; carboplatin AUC5 q3w x4'), a preset name (see `chemoio regimens`), a YAML file, or placebo (untreated)."),
     tumor: str = typer.Option("nsclc_nonsquamous", "--tumor", "-t", help="Tumour type of the virtual patients (see `chemoio tumors`)."),
     n: int = typer.Option(1000, "--n", help="Number of virtual patients."),
     seed: int = typer.Option(1, "--seed", help="Random seed; the same seed gives the same numbers."),

@@ -97,6 +97,8 @@ def resolve_regimen(spec: str | Path | Mapping[str, Any] | Regimen) -> Regimen:
         return get_preset(text)
     if text.lower().endswith((".yaml", ".yml")) or (";" not in text and Path(text).is_file()):
         return Regimen.from_yaml(text)
+    if text.lower() == "placebo":
+        return Regimen.parse(text)  # no treatment: the untreated natural history
     if len(text.split()) == 1:
         # one word: a preset name (a regimen item needs at least a drug and a dose)
         hint = suggest(_key(text), _presets())
