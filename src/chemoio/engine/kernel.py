@@ -137,6 +137,10 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
     aux = np.empty(eq.N_AUX)
     p = p.copy()  # the state at diagnosis may project the patient's parameters (model.md 3)
     eq.initial_state(p, y, aux)
+    # states counted in the RMS error norm: with memory off (f_M = 0) T_M is identically zero
+    # and is left out, so step sizes (and results) are those of the model without the memory
+    # state, bit for bit
+    n_err = n if p[eq.P_FMEM] > 0.0 else n - 1
     for j in range(out.shape[0]):
         for k in range(out.shape[1]):
             out[j, k] = math.nan
@@ -276,10 +280,7 @@ def simulate_one(p, kinds, sp, ev_t, ev_slot, ev_dur, ev_amt, out_t, obs, rtol, 
                     + _E7 * k7[i]
                 ) / sc
                 err += e * e
-            # RMS over the active states: with memory off (f_M = 0) T_M is identically zero
-            # and is left out of the count, so the step sizes (and results) are those of
-            # the model without the memory state, bit for bit
-            err = math.sqrt(err / (n if p[eq.P_FMEM] > 0.0 else n - 1))
+            err = math.sqrt(err / n_err)
             if not math.isfinite(err):
                 if h_try < 1e-9:
                     return STATUS_NONFINITE, steps
